@@ -71,7 +71,7 @@ setup(
         ],
         # subcommands of `bob facerev`
         "bob.facerev.cli": [
-            "resources = bob_facerev.script.facerev:resources",
+            "resources = bob_facerev.script.resources:resources",
             "db = bob_facerev.script.db:db",
             "train = bob_facerev.script.train:train",
             "rsr = bob_facerev.script.rsr:rsr",
