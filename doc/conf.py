@@ -1,0 +1,28 @@
+"""Sphinx configuration of bob_facerev's documentation (built with ``sphinx-build -W`` in CI)."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "bob_facerev"
+author = "bob_facerev developers"
+copyright = "2026, bob_facerev developers"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.mathjax",
+]
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_rtype = False
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+# parameters documented as "array_like" etc. are prose, not cross-reference targets
+nitpicky = False
+
+templates_path = []
+exclude_patterns = ["_build"]
+html_theme = "sphinx_rtd_theme"
+html_static_path = ["_static"]
