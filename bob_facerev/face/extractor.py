@@ -1,0 +1,159 @@
+"""One Bob/scikit-learn transformer that embeds face crops with any registered backbone."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+logger = logging.getLogger(__name__)
+
+
+def _check_crop(i, crop):
+    """Validate one crop; returns it as an ndarray."""
+    if crop is None:
+        raise ValueError(
+            f"Crop {i} is None (no face was found in that image?). Drop failed samples before "
+            "embedding, or run through bob.pipelines' SampleWrapper, which skips them."
+        )
+    crop = np.asarray(crop)
+    if crop.ndim != 3 or crop.shape[0] != 3:
+        hint = ""
+        if crop.ndim == 2:
+            hint = " It looks like a grayscale image: convert it to RGB first."
+        elif crop.ndim == 3 and crop.shape[0] in (1, 4):
+            hint = " Convert grayscale/RGBA images to 3-channel RGB first."
+        elif crop.ndim == 3 and crop.shape[-1] == 3:
+            hint = " It looks like (H, W, 3): Bob images are (3, H, W); transpose with (2, 0, 1)."
+        raise ValueError(
+            f"Crop {i} has shape {crop.shape}; expected a (3, H, W) RGB face crop.{hint}"
+        )
+    if crop.dtype != np.uint8 and not np.issubdtype(crop.dtype, np.floating):
+        raise ValueError(
+            f"Crop {i} has dtype {crop.dtype}; expected uint8 in [0, 255] or float in [0, 1]."
+        )
+    if crop.dtype != np.uint8 and crop.size and (crop.max() > 1.001 or crop.min() < -0.001):
+        raise ValueError(
+            f"Crop {i} is float with values in [{crop.min():.3g}, {crop.max():.3g}]; float crops "
+            "must be in [0, 1] (divide by 255, or pass uint8)."
+        )
+    return crop
+
+
+class FaceEmbedding(TransformerMixin, BaseEstimator):
+    """Embed aligned face crops with a registered face recognition network.
+
+    Parameters
+    ----------
+    model : str
+        Registry name: ``"dlib"`` (default, bundled weights), ``"arcface"``, ``"elasticface"``,
+        ``"arcface-r50"``, ``"elasticface-r50"``.
+    checkpoint : str, optional
+        Weights file; default: ``bob config set bob_facerev.<model>.checkpoint PATH``.
+    batch_size : int
+        Crops per forward pass.
+    device : str, optional
+        Torch device; default ``"cuda"`` when available, else ``"cpu"``.
+    half : bool
+        Run in float16 (CUDA only; ignored with a warning on CPU).
+    normalize : bool
+        L2-normalise the embeddings.
+
+    Notes
+    -----
+    ``transform(X)``: ``X`` is a list (or array) of ``N`` crops ``(3, h, w)``, ``uint8`` in
+    ``[0, 255]`` or float in ``[0, 1]``, the crop of the model (see :mod:`bob_facerev.face.crop`) at
+    any size; returns ``(N, d)`` float32.  The network loads on the first ``transform`` and is not
+    pickled, so the estimator is cheap to ship to Dask workers.
+    """
+
+    def __init__(
+        self,
+        model="dlib",
+        checkpoint=None,
+        batch_size=32,
+        device=None,
+        half=False,
+        normalize=True,
+    ):
+        self.model = model
+        self.checkpoint = checkpoint
+        self.batch_size = batch_size
+        self.device = device
+        self.half = half
+        self.normalize = normalize
+
+    # -- lazy state ------------------------------------------------------------------------
+
+    def _device(self):
+        import torch
+
+        if self.device is not None:
+            return torch.device(self.device)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _use_half(self, device):
+        if self.half and device.type != "cuda":
+            logger.warning("FaceEmbedding(half=True) needs CUDA; running float32 on %s", device)
+            return False
+        return bool(self.half)
+
+    def network(self):
+        """The loaded :class:`~bob_facerev.face.network.EmbeddingNetwork` (loads it on first use)."""
+        net = getattr(self, "network_", None)
+        if net is None:
+            from .network import load_embedding_network
+
+            device = self._device()
+            net = load_embedding_network(self.model, self.checkpoint).to(device)
+            if self._use_half(device):
+                net = net.half()
+            self.network_ = net
+        return net
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("network_", None)
+        return state
+
+    def _more_tags(self):
+        return {"requires_fit": False, "stateless": True}
+
+    def fit(self, X, y=None):
+        return self
+
+    # -- work ------------------------------------------------------------------------------
+
+    def transform(self, X):
+        """Embed ``N`` crops ``(3, h, w)`` -> ``(N, d)`` float32 (L2-normalised if ``normalize``)."""
+        import torch
+
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        crops = [_check_crop(i, c) for i, c in enumerate(X)]
+        net = self.network()
+        if not crops:
+            return np.zeros((0, net.embedding_size), dtype=np.float32)
+        param = next(net.parameters())
+        device, dtype = param.device, param.dtype
+        out = np.empty((len(crops), net.embedding_size), dtype=np.float32)
+        # crops of one size are stacked; mixed sizes are embedded group by group
+        by_shape = {}
+        for i, c in enumerate(crops):
+            by_shape.setdefault(c.shape, []).append(i)
+        with torch.inference_mode():
+            for indices in by_shape.values():
+                for start in range(0, len(indices), self.batch_size):
+                    idx = indices[start : start + self.batch_size]
+                    batch = np.stack([crops[i] for i in idx])
+                    x = torch.from_numpy(batch).to(device)
+                    if batch.dtype == np.uint8:
+                        x = x.to(dtype) / 255.0
+                    else:
+                        x = x.to(dtype)
+                    emb = net(x).float()
+                    if self.normalize:
+                        emb = torch.nn.functional.normalize(emb, dim=1)
+                    out[idx] = emb.cpu().numpy()
+        return out
