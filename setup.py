@@ -31,7 +31,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["bob_facerev", "bob_facerev.*"]),
     include_package_data=True,
-    package_data={"bob_facerev": ["data/*", "data/*/*", "data/*/*/*", "data/*/*/*/*"]},
+    package_data={"bob_facerev": ["data/*", "data/*/*", "data/*/*/*", "data/*/*/*/*", "data/*/*/*/*/*"]},
     zip_safe=False,
     install_requires=[
         # Bob 12 stack and the pins it needs (see shared/BOB_NOTES.md)

@@ -1,0 +1,244 @@
+"""Bob CSV protocols: the one writer every database of the package uses, and the loader.
+
+A protocol folder follows :class:`bob.bio.base.database.CSVDatabase`::
+
+    <root>/manifest.json                       written by this module (marks the folder as ours)
+    <root>/<protocol>/<group>/for_enrolling.csv
+    <root>/<protocol>/<group>/for_probing.csv
+    <root>/<protocol>/<group>/for_matching.csv  (optional: sparse scoring)
+    <root>/<protocol>/train/for_background_model.csv  (optional)
+
+Every sample row holds ``path`` (relative to the dataset folder, with extension), ``key`` (the path
+without extension: unique, used by Bob as the checkpoint name), ``subject_id`` and, for enroll and
+probe files, ``template_id``; then metadata such as ``gender`` and the eye columns ``leye_x``,
+``leye_y``, ``reye_x``, ``reye_y`` (Bob's :class:`~bob.bio.face.database.sample_loaders.EyesAnnotations`
+turns them into ``sample.annotations``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import uuid
+
+from pathlib import Path
+
+import numpy as np
+
+#: name of the file that marks a folder as written by :func:`write_protocols`
+MANIFEST = "manifest.json"
+
+#: the eye columns (Bob convention: ``leye`` is the subject's left eye, larger x)
+EYE_COLUMNS = ("leye_x", "leye_y", "reye_x", "reye_y")
+
+
+def write_protocols(output, protocols, manifest=None):
+    """Write a Bob CSV protocol folder atomically.
+
+    The folder is built next to ``output`` under a temporary name and renamed into place at the
+    end: on error nothing is left half-written, and an existing protocol folder is replaced only
+    once the new one is complete.
+
+    Parameters
+    ----------
+    output : str or pathlib.Path
+        The protocol root. If it exists it must be empty or a folder written by this function
+        (it holds ``manifest.json``); any other folder is refused so that a wrong ``-o`` never
+        deletes user data.
+    protocols : dict
+        ``{protocol: {"dev/for_enrolling.csv": rows, ...}}`` where ``rows`` is a list of dicts
+        with the same keys (the CSV columns, in the order of the first row).
+    manifest : dict, optional
+        Extra information stored in ``manifest.json`` (source folder, options, counts).
+
+    Returns
+    -------
+    pathlib.Path
+        The protocol root.
+
+    Raises
+    ------
+    ValueError
+        If ``output`` is a non-empty folder not written by this function, or if rows are
+        inconsistent (different columns, empty file).
+    """
+    output = Path(output).expanduser().absolute()
+    if output.exists():
+        if not output.is_dir():
+            raise ValueError(f"Protocol output {output} exists and is not a folder: choose another -o.")
+        if any(output.iterdir()) and not (output / MANIFEST).is_file():
+            raise ValueError(
+                f"Refusing to overwrite {output}: it is not empty and has no {MANIFEST} "
+                "(it was not written by bob_facerev). Choose an empty or new folder with -o."
+            )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = output.parent / f".{output.name}.tmp-{tag}"
+    old = output.parent / f".{output.name}.old-{tag}"
+    counts = {}
+    try:
+        tmp.mkdir()
+        for protocol, files in protocols.items():
+            counts[protocol] = {}
+            for relpath, rows in files.items():
+                rows = list(rows)
+                if not rows:
+                    raise ValueError(f"Protocol {protocol!r}: {relpath} would be empty.")
+                columns = list(rows[0])
+                target = tmp / protocol / relpath
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+                    writer.writeheader()
+                    for row in rows:
+                        if list(row) != columns:
+                            raise ValueError(
+                                f"Protocol {protocol!r}: {relpath} rows have different columns "
+                                f"({list(row)} vs {columns})."
+                            )
+                        writer.writerow(row)
+                counts[protocol][relpath] = len(rows)
+        info = dict(manifest or {})
+        info["counts"] = counts
+        with open(tmp / MANIFEST, "w") as f:
+            json.dump(info, f, indent=2, sort_keys=True)
+            f.write("\n")
+        if output.exists():
+            os.replace(output, old)
+        os.replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not output.exists():
+            os.replace(old, output)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return output
+
+
+def read_manifest(root):
+    """Return the ``manifest.json`` of a protocol root as a dict (empty if absent)."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_csv(path):
+    """Read a protocol CSV file into a list of dicts (all values are strings)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sample_row(path, subject_id, template_id=None, **metadata):
+    """One CSV row: ``path, key, subject_id[, template_id], metadata...``.
+
+    ``key`` is ``path`` without its extension (unique; Bob names checkpoints after it).
+    """
+    row = {"path": path, "key": os.path.splitext(path)[0], "subject_id": subject_id}
+    if template_id is not None:
+        row["template_id"] = template_id
+    row.update(metadata)
+    return row
+
+
+def load_image(path):
+    """Load an image file in Bob's format.
+
+    Parameters
+    ----------
+    path : str
+        Image file (any format :func:`bob.io.base.load` reads: JPEG, PNG, ...).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array of shape ``(3, H, W)``, RGB: grey images are repeated on the three
+        channels and an alpha channel is dropped.
+    """
+    import bob.io.base
+
+    image = np.asarray(bob.io.base.load(path))
+    if image.ndim == 2:
+        image = np.repeat(image[None], 3, axis=0)
+    elif image.ndim == 3 and image.shape[0] == 4:
+        image = image[:3]
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"{path}: expected a grey, RGB or RGBA image, got shape {image.shape}.")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{path}: expected an 8-bit image, got {image.dtype}.")
+    return np.ascontiguousarray(image)
+
+
+def check_image(path):
+    """Return ``(height, width)`` of an image file, raising ``ValueError`` if it is unreadable.
+
+    Reads the whole image (a truncated file fails here, not halfway through an experiment).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.height, im.width
+    except Exception as e:  # PIL raises several types (OSError, SyntaxError, ...)
+        raise ValueError(f"Unreadable image {path}: {e}. Replace or delete the file.") from e
+
+
+def make_database(name, protocol, protocols_path, original_directory):
+    """A :class:`bob.bio.base.database.CSVDatabase` over a folder written by :func:`write_protocols`.
+
+    Samples are lazy (:class:`~bob.bio.base.database.FileSampleLoader` with :func:`load_image`);
+    when the CSV files hold eye columns the samples get ``annotations``
+    (``{"leye": (y, x), "reye": (y, x)}``); when they hold ``gender`` it is also kept on templates
+    (``templates_metadata``), so it reaches the score files.
+
+    Parameters
+    ----------
+    name : str
+        Database name (Bob uses it in messages and score files).
+    protocol : str
+        A protocol folder name inside ``protocols_path``.
+    protocols_path : str or pathlib.Path
+        The protocol root.
+    original_directory : str or pathlib.Path
+        The folder the ``path`` column is relative to.
+    """
+    from sklearn.pipeline import make_pipeline
+
+    from bob.bio.base.database import CSVDatabase, FileSampleLoader
+    from bob.bio.face.database.sample_loaders import EyesAnnotations
+
+    protocols_path = Path(protocols_path)
+    available = sorted(p.name for p in protocols_path.iterdir() if p.is_dir()) if protocols_path.is_dir() else []
+    if protocol not in available:
+        raise ValueError(
+            f"Protocol {protocol!r} not found in {protocols_path} (available: {available or 'none'})."
+        )
+    columns = _columns(protocols_path / protocol)
+    steps = [FileSampleLoader(data_loader=load_image, dataset_original_directory=str(original_directory), extension="")]
+    annotated = all(c in columns for c in EYE_COLUMNS)
+    if annotated:
+        steps.append(EyesAnnotations())
+    return CSVDatabase(
+        name=name,
+        protocol=protocol,
+        dataset_protocols_path=str(protocols_path),
+        transformer=make_pipeline(*steps),
+        templates_metadata=["gender"] if "gender" in columns else None,
+        annotation_type="eyes-center" if annotated else None,
+    )
+
+
+def _columns(protocol_dir):
+    """Columns common to every sample CSV of a protocol folder."""
+    common = None
+    for path in sorted(Path(protocol_dir).glob("*/for_*.csv")):
+        if path.name == "for_matching.csv":
+            continue
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+        common = set(header) if common is None else common & set(header)
+    return common or set()
