@@ -1,0 +1,37 @@
+"""PE-MIU template protection and its comparator.
+
+* :mod:`bob_facerev.protection.assignment`: :func:`batched_assignment`, the exact minimum-cost
+  assignment of many small matrices (numba, all cores).
+* :mod:`bob_facerev.protection.pemiu`: block permutations, the :class:`PEMIU` transformer,
+  :func:`pemiu_scores` and the :class:`PEMIUComparator` ``BioAlgorithm``.
+
+The names are importable from this package; they load on first access, so that importing
+``bob_facerev.protection.assignment`` alone does not import Bob.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "batched_assignment": "assignment",
+    "check_embeddings": "pemiu",
+    "n_blocks": "pemiu",
+    "fixed_permutation": "pemiu",
+    "random_permutations": "pemiu",
+    "permute_blocks": "pemiu",
+    "PEMIU": "pemiu",
+    "pemiu_scores": "pemiu",
+    "PEMIUComparator": "pemiu",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,531 @@
+"""PE-MIU: privacy-enhancing face templates by block shuffling, and their comparator.
+
+PE-MIU (Terhoerst et al., IEEE Access 2020) cuts a ``d``-dimensional embedding into ``d / K``
+consecutive blocks of ``K`` values ("minimum information units") and shuffles the block order. Two
+templates are compared by matching the blocks of the probe to those of the reference with a
+minimum-cost assignment (cost = L2 distance between blocks), restoring the probe's block order by
+that assignment and taking the cosine similarity.
+
+Conventions
+-----------
+* Embeddings are ``(N, d)`` float arrays; ``K`` (``block_size``) must divide ``d``.
+* A permutation ``perm`` of the ``n = d / K`` blocks is a *gather* index: block ``i`` of the
+  protected template is block ``perm[i]`` of the original (:func:`permute_blocks`). Block ``i``
+  "moves" when ``perm[i] != i``.
+* ``P`` (``moved_blocks``) is the number of blocks that move (the study's permutation
+  complexity); ``P = 1`` is impossible, ``P = 0`` is the identity.
+* Random per-template permutations (the original PE-MIU) are reproducible: each is drawn from a
+  generator seeded with ``seed`` and a stable hash (BLAKE2b) of ``str(key)``, so the same sample
+  key always gets the same permutation, on any machine and Python process.
+* Outputs follow the input's floating dtype (float32 in, float32 out); inputs are never modified.
+"""
+
+import hashlib
+import numbers
+
+import numba
+import numpy as np
+
+from bob.bio.base.pipelines import BioAlgorithm
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .assignment import _n_chunks, _solve
+
+__all__ = [
+    "check_embeddings",
+    "n_blocks",
+    "fixed_permutation",
+    "random_permutations",
+    "permute_blocks",
+    "PEMIU",
+    "pemiu_scores",
+    "PEMIUComparator",
+]
+
+# Bound on the float64 block dot products held at once by pemiu_scores (elements; 32 MiB).
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def check_embeddings(X, dim=None, name="embeddings"):
+    """Validate a batch of embeddings.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d)
+        Embeddings, one per row.
+    dim : int, optional
+        Required ``d`` (e.g. that of the references when checking probes).
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    X : ndarray, shape (N, d)
+        The input as an array (not copied when already one). Floating dtypes are kept; other
+        numeric dtypes become float64.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not 2-D, is empty, has rows of mixed lengths, is not numeric, has another
+        ``d`` than ``dim`` or holds NaN or infinite values.
+    """
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # ragged nested sequences
+        raise ValueError(
+            f"{name} have rows of different lengths ({exc}); all embeddings must have the "
+            "same dimension d"
+        ) from None
+    if arr.dtype == object:
+        raise ValueError(
+            f"{name} have rows of different lengths or non-numeric values; pass an (N, d) "
+            "numeric array with one embedding of the same dimension d per row"
+        )
+    if arr.ndim == 1:
+        raise ValueError(
+            f"{name} must be a 2-D (N, d) array, got a 1-D array of shape {arr.shape}; "
+            "for one embedding x pass x[None, :] (or x.reshape(1, -1))"
+        )
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D (N, d) array, got shape {arr.shape}; "
+            "stack one embedding per row"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(
+            f"{name} are empty (shape {arr.shape}); pass at least one embedding of "
+            "dimension d > 0"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(
+            f"{name} have dimension d={arr.shape[1]} but {dim} is expected; "
+            "compare embeddings of the same model (same d)"
+        )
+    finite = np.isfinite(arr)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise ValueError(
+            f"{name} hold NaN or infinite values (rows {rows[:5].tolist()}"
+            f"{' ...' if rows.size > 5 else ''}); drop or repair those embeddings"
+        )
+    return arr
+
+
+def n_blocks(dim, block_size):
+    """Number of PE-MIU blocks ``d / K``.
+
+    Parameters
+    ----------
+    dim : int
+        Embedding dimension ``d``.
+    block_size : int
+        Block size ``K``.
+
+    Returns
+    -------
+    n : int
+        ``d // K``.
+
+    Raises
+    ------
+    ValueError
+        If ``K`` is not a positive integer or does not divide ``d``.
+    """
+    if not isinstance(block_size, numbers.Integral) or isinstance(block_size, bool):
+        raise ValueError(
+            f"block_size must be a positive integer, got {block_size!r}; "
+            "use a divisor of the embedding dimension (e.g. 16, 32, 64, 128 for d=512)"
+        )
+    if block_size <= 0:
+        raise ValueError(
+            f"block_size must be positive, got {block_size}; "
+            "use a divisor of the embedding dimension (e.g. 16, 32, 64, 128 for d=512)"
+        )
+    if dim % block_size:
+        divisors = [k for k in range(1, dim + 1) if dim % k == 0]
+        raise ValueError(
+            f"block_size K={block_size} does not divide the embedding dimension d={dim}; "
+            f"choose K among the divisors of {dim}: {divisors}"
+        )
+    return int(dim // block_size)
+
+
+def _check_seed(seed):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def fixed_permutation(n_blocks, moved_blocks, seed=0):
+    """One block permutation that moves exactly ``P`` blocks.
+
+    ``P`` positions are chosen at random, then deranged among themselves (uniformly among the
+    derangements); the other blocks stay in place.
+
+    Parameters
+    ----------
+    n_blocks : int
+        Number of blocks ``n = d / K``.
+    moved_blocks : int
+        ``P``, the number of blocks that move: 0 (identity) or ``2 <= P <= n``.
+    seed : int
+        Seed of the random choice.
+
+    Returns
+    -------
+    perm : ndarray, int64, shape (n_blocks,)
+        Gather index (block ``i`` of the output is block ``perm[i]`` of the input) with exactly
+        ``P`` entries ``perm[i] != i``.
+
+    Raises
+    ------
+    ValueError
+        If ``P`` is negative, 1, or larger than ``n_blocks``.
+    """
+    seed = _check_seed(seed)
+    n = int(n_blocks)
+    P = moved_blocks
+    if not isinstance(P, numbers.Integral) or isinstance(P, bool):
+        raise ValueError(f"moved_blocks must be an integer, got {P!r}")
+    if P == 1:
+        raise ValueError(
+            "moved_blocks P=1 is impossible (a single block cannot move alone); "
+            "use P=0 (no protection) or 2 <= P <= d/K"
+        )
+    if P < 0 or P > n:
+        raise ValueError(
+            f"moved_blocks P={P} is out of range for d/K={n} blocks; "
+            f"use 2 <= P <= {n} (or a smaller block size K for more blocks)"
+        )
+    perm = np.arange(n, dtype=np.int64)
+    if P == 0:
+        return perm
+    rng = np.random.default_rng(seed)
+    positions = np.sort(rng.choice(n, size=int(P), replace=False))
+    while True:  # rejection sampling: about e tries on average
+        order = rng.permutation(int(P))
+        if np.all(order != np.arange(P)):
+            break
+    perm[positions] = positions[order]
+    return perm
+
+
+def _key_entropy(key):
+    """Stable 64-bit integer from ``str(key)`` (independent of Python's hash randomisation)."""
+    digest = hashlib.blake2b(str(key).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def random_permutations(n_blocks, keys, seed=0):
+    """One random block permutation per key, reproducible from ``(seed, key)``.
+
+    Parameters
+    ----------
+    n_blocks : int
+        Number of blocks ``n = d / K``.
+    keys : sequence
+        One key per template (e.g. Bob's ``sample.key``); ``str(key)`` is hashed with BLAKE2b,
+        so equal keys give equal permutations in any process.
+    seed : int
+        Global seed; another seed gives other permutations for the same keys.
+
+    Returns
+    -------
+    perms : ndarray, int64, shape (len(keys), n_blocks)
+        Uniformly random permutations (gather indices).
+    """
+    seed = _check_seed(seed)
+    n = int(n_blocks)
+    perms = np.empty((len(keys), n), dtype=np.int64)
+    for i, key in enumerate(keys):
+        rng = np.random.default_rng([seed, _key_entropy(key)])
+        perms[i] = rng.permutation(n)
+    return perms
+
+
+def permute_blocks(X, perms, block_size):
+    """Reorder the blocks of embeddings.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d)
+        Embeddings.
+    perms : array_like, int, shape (n_blocks,) or (N, n_blocks)
+        One permutation for all rows, or one per row. Block ``i`` of output row ``r`` is block
+        ``perms[..., i]`` of input row ``r``.
+    block_size : int
+        Block size ``K``.
+
+    Returns
+    -------
+    Y : ndarray, shape (N, d)
+        New array, same dtype as ``X`` (floating) or float64.
+    """
+    X = check_embeddings(X)
+    N, d = X.shape
+    n = n_blocks(d, block_size)
+    perms = np.asarray(perms)
+    if perms.ndim == 1:
+        perms = perms[None, :]
+    if perms.ndim != 2 or perms.shape[1] != n or perms.shape[0] not in (1, N):
+        raise ValueError(
+            f"perms must have shape ({n},) or ({N}, {n}) for {N} embeddings of {n} blocks, "
+            f"got {np.shape(perms)}"
+        )
+    if perms.dtype.kind not in "iu" or not np.array_equal(
+        np.sort(perms, axis=1), np.broadcast_to(np.arange(n), perms.shape)
+    ):
+        raise ValueError(
+            f"perms must hold permutations of 0..{n - 1} (integers, each exactly once)"
+        )
+    blocks = X.reshape(N, n, block_size)
+    index = np.broadcast_to(perms[:, :, None], (N, n, block_size))
+    return np.take_along_axis(blocks, index, axis=1).reshape(N, d)
+
+
+class PEMIU(TransformerMixin, BaseEstimator):
+    """PE-MIU protection: shuffle the blocks of each embedding (fit-free transformer).
+
+    Parameters
+    ----------
+    block_size : int
+        Block size ``K`` (must divide the embedding dimension).
+    moved_blocks : int or None
+        ``None``: a random permutation per template, as PE-MIU defines it, drawn from ``seed``
+        and the sample's key (see :func:`random_permutations`). An integer ``P``: one fixed
+        permutation, moving exactly ``P`` blocks, for all templates (the study's grid; see
+        :func:`fixed_permutation`).
+    seed : int
+        Seed of the permutations.
+
+    Notes
+    -----
+    In Bob pipelines (``bob.pipelines.wrap(["sample"], PEMIU(...))``) each sample's ``key`` is
+    passed to :meth:`transform` (tag ``bob_transform_extra_input``), so a sample gets the same
+    permutation in every run, with or without Dask. Called directly without ``keys``, row ``r``
+    of ``X`` gets the ``r``-th permutation of a stream seeded with ``seed``: reproducible for
+    the same input order, but not tied to the samples.
+    """
+
+    def __init__(self, block_size=32, moved_blocks=None, seed=0):
+        self.block_size = block_size
+        self.moved_blocks = moved_blocks
+        self.seed = seed
+
+    def fit(self, X=None, y=None, **kwargs):
+        """Nothing to learn; returns ``self``."""
+        return self
+
+    def permutations(self, n_templates, dim, keys=None):
+        """The block permutations that :meth:`transform` applies.
+
+        Returns
+        -------
+        perms : ndarray, int64, shape (n_templates, d / K)
+        """
+        n = n_blocks(dim, self.block_size)
+        if self.moved_blocks is not None:
+            perm = fixed_permutation(n, self.moved_blocks, self.seed)
+            return np.tile(perm, (n_templates, 1))
+        if keys is None:
+            rng = np.random.default_rng(_check_seed(self.seed))
+            return rng.permuted(np.tile(np.arange(n, dtype=np.int64), (n_templates, 1)), axis=1)
+        if len(keys) != n_templates:
+            raise ValueError(
+                f"got {len(keys)} keys for {n_templates} embeddings; pass one key per row"
+            )
+        return random_permutations(n, keys, self.seed)
+
+    def transform(self, X, keys=None):
+        """Protect embeddings.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, d)
+            Embeddings.
+        keys : sequence of length N, optional
+            Sample keys (for ``moved_blocks=None``); passed by Bob's SampleWrapper.
+
+        Returns
+        -------
+        Y : ndarray, shape (N, d)
+            Protected templates, same dtype as ``X``.
+        """
+        X = check_embeddings(X)
+        perms = self.permutations(X.shape[0], X.shape[1], keys)
+        return permute_blocks(X, perms, self.block_size)
+
+    def _more_tags(self):
+        return {
+            "requires_fit": False,
+            "stateless": True,
+            "bob_transform_extra_input": (("keys", "key"),),
+        }
+
+
+@numba.njit(parallel=True, cache=True)
+def _scores_kernel(G, rn, pn, rnorm, pnorm, out, n_chunks):
+    """PE-MIU scores of a chunk from block dot products.
+
+    G : (R, n, C, n) float64, ``G[i, a, j, b] = <ref_i block a, probe_j block b>``
+    rn, pn : (R, n), (C, n) squared block norms; rnorm, pnorm : (R,), (C,) vector norms
+    out : (R, C) float64 output
+    """
+    R = G.shape[0]
+    n = G.shape[1]
+    C = G.shape[2]
+    total = R * C
+    for c in numba.prange(n_chunks):
+        start = c * total // n_chunks
+        stop = (c + 1) * total // n_chunks
+        cost = np.empty((n, n))
+        perm = np.empty(n, dtype=np.int64)
+        fwork = np.empty((3, n))
+        iwork = np.empty((3, n), dtype=np.int64)
+        bwork = np.empty((2, n), dtype=np.bool_)
+        for t in range(start, stop):
+            i = t // C
+            j = t - i * C
+            for a in range(n):
+                for b in range(n):
+                    sq = rn[i, a] + pn[j, b] - 2.0 * G[i, a, j, b]
+                    cost[a, b] = np.sqrt(sq) if sq > 0.0 else 0.0
+            _solve(cost, perm, fwork, iwork, bwork)
+            s = 0.0
+            for a in range(n):
+                s += G[i, a, j, perm[a]]
+            den = rnorm[i] * pnorm[j]
+            out[i, j] = s / den if den > 0.0 else 0.0
+
+
+def pemiu_scores(references, probes, block_size):
+    """PE-MIU comparison scores of all reference/probe pairs.
+
+    For each pair: cost ``C[a, b]`` = L2 distance between block ``a`` of the reference and block
+    ``b`` of the probe; optimal assignment ``perm`` of ``C`` (exact, as
+    :func:`scipy.optimize.linear_sum_assignment`); score = cosine similarity of the reference
+    and the probe realigned by ``perm``, computed directly from block dot products:
+    ``sum_a <r_a, p_perm(a)> / (|r| |p|)``. Block dot products come from one matrix product per
+    chunk (costs via ``|r_a|^2 + |p_b|^2 - 2 <r_a, p_b>``, in float64); assignments and scores
+    are compiled and run on all cores.
+
+    Parameters
+    ----------
+    references : array_like, shape (N, d)
+        Protected reference templates.
+    probes : array_like, shape (M, d)
+        Protected probe templates (same ``d``).
+    block_size : int
+        Block size ``K`` used at protection (must divide ``d``).
+
+    Returns
+    -------
+    scores : ndarray, shape (N, M)
+        Similarity in [-1, 1] (higher = more similar), float32 when both inputs are float32,
+        else float64. A zero-norm template scores 0.
+
+    Raises
+    ------
+    ValueError
+        On 1-D, empty, non-finite or mixed-dimension inputs, or when ``K`` does not divide ``d``.
+    """
+    R = check_embeddings(references, name="references")
+    Q = check_embeddings(probes, dim=R.shape[1], name="probes")
+    N, d = R.shape
+    M = Q.shape[0]
+    n = n_blocks(d, block_size)
+    out_dtype = np.result_type(R.dtype, Q.dtype)
+
+    Rb = R.astype(np.float64).reshape(N, n, block_size)
+    Qb = Q.astype(np.float64).reshape(M, n, block_size)
+    rn = np.einsum("iak,iak->ia", Rb, Rb)
+    qn = np.einsum("jbk,jbk->jb", Qb, Qb)
+    rnorm = np.sqrt(rn.sum(axis=1))
+    qnorm = np.sqrt(qn.sum(axis=1))
+    Qflat = Qb.reshape(M * n, block_size)
+
+    scores = np.empty((N, M), dtype=np.float64)
+    cols = max(1, min(M, _CHUNK_ELEMENTS // (n * n)))
+    rows = max(1, min(N, _CHUNK_ELEMENTS // (cols * n * n)))
+    for j0 in range(0, M, cols):
+        j1 = min(M, j0 + cols)
+        Qc = Qflat[j0 * n : j1 * n]
+        for i0 in range(0, N, rows):
+            i1 = min(N, i0 + rows)
+            G = (Rb[i0:i1].reshape(-1, block_size) @ Qc.T).reshape(i1 - i0, n, j1 - j0, n)
+            block = np.empty((i1 - i0, j1 - j0), dtype=np.float64)
+            _scores_kernel(
+                G, rn[i0:i1], qn[j0:j1], rnorm[i0:i1], qnorm[j0:j1], block,
+                _n_chunks(block.size),
+            )
+            scores[i0:i1, j0:j1] = block
+    return scores.astype(out_dtype, copy=False)
+
+
+def _fuse(scores, groups, axis, fuse):
+    """Reduce ``scores`` over consecutive groups of sizes ``groups`` along ``axis``."""
+    if all(g == 1 for g in groups):
+        return scores
+    bounds = np.concatenate([[0], np.cumsum(groups)])
+    parts = [
+        np.asarray(fuse(np.take(scores, np.arange(a, b), axis=axis), axis))
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+    return np.stack(parts, axis=axis)
+
+
+class PEMIUComparator(BioAlgorithm):
+    """PE-MIU comparator for ``bob bio pipeline simple`` (a ``BioAlgorithm``).
+
+    Every enrollment sample and every probe sample is compared with :func:`pemiu_scores`;
+    the scores of a template pair are then fused with Bob's score fusion
+    (``probes_score_fusion`` over the probe samples, then ``enrolls_score_fusion`` over the
+    enrollment samples; both ``"max"`` by default, as in Bob's ``Distance``). Features are
+    not averaged at enrollment (Bob's ``Distance`` default, ``average_on_enroll=True``): the
+    blocks of independently shuffled templates do not line up, so their mean would destroy
+    them; score fusion is Bob's option for that case.
+
+    Parameters
+    ----------
+    block_size : int
+        Block size ``K`` used at protection.
+    probes_score_fusion, enrolls_score_fusion : str or callable
+        ``numpy`` reduction name (``"max"``, ``"mean"``, ...) or ``f(scores, axis)``.
+    """
+
+    def __init__(
+        self, block_size=32, probes_score_fusion="max", enrolls_score_fusion="max", **kwargs
+    ):
+        super().__init__(
+            probes_score_fusion=probes_score_fusion,
+            enrolls_score_fusion=enrolls_score_fusion,
+            **kwargs,
+        )
+        self.block_size = block_size
+
+    def create_templates(self, list_of_feature_sets, enroll):
+        """Stack each set's features into a ``(n_samples, d)`` array."""
+        templates = []
+        for features in list_of_feature_sets:
+            arr = np.vstack([np.atleast_2d(np.asarray(f)) for f in features])
+            templates.append(arr)
+        return templates
+
+    def compare(self, enroll_templates, probe_templates):
+        """Scores ``(N, M)`` of N enrollment and M probe templates (higher = more similar)."""
+        enroll = [np.atleast_2d(np.asarray(t)) for t in enroll_templates]
+        probe = [np.atleast_2d(np.asarray(t)) for t in probe_templates]
+        if not enroll or not probe:
+            return np.zeros((len(enroll), len(probe)))
+        scores = pemiu_scores(np.vstack(enroll), np.vstack(probe), self.block_size)
+        scores = _fuse(scores, [len(t) for t in probe], 1, self.fuse_probe_scores)
+        scores = _fuse(scores, [len(t) for t in enroll], 0, self.fuse_enroll_scores)
+        return scores
+
+    def _more_tags(self):
+        return {"requires_fit": False}
