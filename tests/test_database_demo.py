@@ -1,6 +1,5 @@
 """The bundled demo set: files, credits, protocols, and the Bob database objects."""
 
-import csv
 import filecmp
 import importlib.metadata
 

@@ -20,7 +20,7 @@ import importlib.resources
 
 from pathlib import Path
 
-from .protocols import make_database, read_csv, sample_row, write_protocols
+from .protocols import attack_protocol, make_database, read_csv, sample_row, write_protocols
 
 #: protocol names of the demo database
 PROTOCOLS = ("verification", "attack")
@@ -62,13 +62,7 @@ def demo_protocols(images=None):
             "dev/for_enrolling.csv": rows(first),
             "dev/for_probing.csv": rows(rest),
         },
-        "attack": {
-            "dev/for_enrolling.csv": rows(first),
-            "dev/for_probing.csv": rows(first),
-            "dev/for_matching.csv": [
-                {"enroll_template_id": r["template_id"], "probe_template_id": r["template_id"]} for r in rows(first)
-            ],
-        },
+        "attack": attack_protocol(rows(first)),
     }
 
 

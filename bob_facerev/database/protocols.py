@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn.base import BaseEstimator, TransformerMixin
+
 #: name of the file that marks a folder as written by :func:`write_protocols`
 MANIFEST = "manifest.json"
 
@@ -144,6 +146,65 @@ def sample_row(path, subject_id, template_id=None, **metadata):
     return row
 
 
+def eye_columns(annotations):
+    """The CSV eye columns of Bob annotations ``{"leye": (y, x), "reye": (y, x)}``.
+
+    Returns empty strings when ``annotations`` is ``None`` (no face found): such samples get
+    ``annotations = None`` when loaded, and the face cropper annotates them itself.
+    """
+    if not annotations:
+        return dict.fromkeys(EYE_COLUMNS, "")
+    (ly, lx), (ry, rx) = annotations["leye"], annotations["reye"]
+    return {"leye_x": f"{lx:.2f}", "leye_y": f"{ly:.2f}", "reye_x": f"{rx:.2f}", "reye_y": f"{ry:.2f}"}
+
+
+def attack_protocol(rows):
+    """Files of an attack protocol from one sample row per identity (rows with ``template_id``).
+
+    Every image is enrolled and probed (the attack replaces the probe by a reconstruction), and
+    ``for_matching.csv`` compares each probe with its own reference only (type-I attack).
+    """
+    return {
+        "dev/for_enrolling.csv": rows,
+        "dev/for_probing.csv": rows,
+        "dev/for_matching.csv": [
+            {"enroll_template_id": r["template_id"], "probe_template_id": r["template_id"]} for r in rows
+        ],
+    }
+
+
+class EyeAnnotations(TransformerMixin, BaseEstimator):
+    """Sample transformer: eye columns -> ``sample.annotations`` (``None`` where they are empty).
+
+    Like :class:`bob.bio.face.database.sample_loaders.EyesAnnotations`, but tolerates images on
+    which no face was found at build time (their annotations are ``None``).
+    """
+
+    def fit(self, X, y=None):
+        return self
+
+    def _more_tags(self):
+        return {"requires_fit": False}
+
+    def transform(self, samples):
+        from bob.pipelines import DelayedSample
+
+        out = []
+        for s in samples:
+            values = [getattr(s, c, "") for c in EYE_COLUMNS]
+            if all(v not in ("", None) for v in values):
+                lx, ly, rx, ry = (float(v) for v in values)
+                annotations = {"leye": (ly, lx), "reye": (ry, rx)}
+            else:
+                annotations = None
+            new = DelayedSample.from_sample(s, annotations=annotations)
+            for c in EYE_COLUMNS:
+                if hasattr(new, c):
+                    delattr(new, c)
+            out.append(new)
+        return out
+
+
 def load_image(path):
     """Load an image file in Bob's format.
 
@@ -209,7 +270,6 @@ def make_database(name, protocol, protocols_path, original_directory):
     from sklearn.pipeline import make_pipeline
 
     from bob.bio.base.database import CSVDatabase, FileSampleLoader
-    from bob.bio.face.database.sample_loaders import EyesAnnotations
 
     protocols_path = Path(protocols_path)
     available = sorted(p.name for p in protocols_path.iterdir() if p.is_dir()) if protocols_path.is_dir() else []
@@ -221,7 +281,7 @@ def make_database(name, protocol, protocols_path, original_directory):
     steps = [FileSampleLoader(data_loader=load_image, dataset_original_directory=str(original_directory), extension="")]
     annotated = all(c in columns for c in EYE_COLUMNS)
     if annotated:
-        steps.append(EyesAnnotations())
+        steps.append(EyeAnnotations())
     return CSVDatabase(
         name=name,
         protocol=protocol,
@@ -242,3 +302,65 @@ def _columns(protocol_dir):
             header = next(csv.reader(f), [])
         common = set(header) if common is None else common & set(header)
     return common or set()
+
+
+def rc():
+    """Bob's user configuration (``~/.config/bobrc.toml``, as ``bob config`` writes it)."""
+    from clapper.rc import UserDefaults
+
+    return UserDefaults("bobrc.toml")
+
+
+def cache_directory(name):
+    """Default protocol folder: ``$XDG_CACHE_HOME/bob_facerev/<name>`` (``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "bob_facerev" / name
+
+
+def default_protocols_path(dataset):
+    """Where ``bob facerev db build <dataset>`` writes by default and the databases read."""
+    value = rc().get(f"bob_facerev.{dataset}.protocols")
+    return Path(value).expanduser() if value else cache_directory(dataset)
+
+
+def _not_configured(what, key, dataset):
+    return ValueError(
+        f"The {dataset.upper()} {what} is not configured. Run:\n"
+        f"  bob config set bob_facerev.{dataset}.directory /path/to/{dataset}\n"
+        f"  bob facerev db build {dataset} /path/to/{dataset}\n"
+        f"(missing: {key})"
+    )
+
+
+def configured_paths(dataset, protocols_path=None, original_directory=None):
+    """``(protocols_path, original_directory)`` from the arguments or Bob's configuration,
+    with a clear error telling the exact commands to run when one is missing."""
+    if original_directory is None:
+        value = rc().get(f"bob_facerev.{dataset}.directory")
+        if not value:
+            raise _not_configured("image folder", f"bob_facerev.{dataset}.directory", dataset)
+        original_directory = Path(value).expanduser()
+    protocols_path = default_protocols_path(dataset) if protocols_path is None else Path(protocols_path)
+    if not (Path(protocols_path) / "manifest.json").is_file():
+        raise ValueError(
+            f"No {dataset.upper()} protocols in {protocols_path}. Run:\n"
+            f"  bob facerev db build {dataset} {original_directory}"
+            + ("" if protocols_path == cache_directory(dataset) else f" -o {protocols_path}")
+        )
+    return Path(protocols_path), Path(original_directory)
+
+
+def annotate_images(root, paths, progress=True):
+    """Eye annotations ``{path: {"leye": (y, x), "reye": (y, x)} or None}`` by the dlib annotator."""
+    from tqdm import tqdm
+
+    try:
+        from bob_facerev.face.annotator import DlibAnnotator
+    except ImportError as e:
+        raise ValueError(f"--annotate needs bob_facerev.face.annotator.DlibAnnotator, which is unavailable ({e}).") from e
+    annotator = DlibAnnotator()
+    out = {}
+    for path in tqdm(paths, desc="annotating", disable=not progress, unit="img"):
+        found = annotator.transform([load_image(str(Path(root) / path))])[0]
+        out[path] = {"leye": found["leye"], "reye": found["reye"]} if found else None
+    return out

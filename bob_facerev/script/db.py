@@ -1,0 +1,55 @@
+"""``bob facerev db build lfw|ffhq PATH``: CSV protocols from your dataset folders."""
+
+import click
+
+
+@click.group()
+def db():
+    """Build the CSV protocols of LFW and FFHQ from your folders."""
+
+
+@db.command()
+@click.argument("dataset", type=click.Choice(["lfw", "ffhq"]))
+@click.argument("path", type=click.Path(file_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Protocol folder (default: bob config bob_facerev.<dataset>.protocols, else ~/.cache/bob_facerev/<dataset>).")
+@click.option("--annotate", is_flag=True, help="Store eye positions found by the dlib annotator.")
+@click.option("--seed", type=int, default=2021, show_default=True,
+              help="Seed of the FFHQ split and of LFW's random choices (--pick random, balanced selection).")
+@click.option("--pick", type=click.Choice(["first", "random"]), default="first", show_default=True,
+              help="LFW attack protocols: which image per identity (Name_0001, or a seeded random one).")
+@click.option("--balance", type=click.Choice(["random", "sorted"]), default="random", show_default=True,
+              help="LFW attack-balanced: draw the larger gender's identities at random (seeded) or keep the first by name.")
+@click.option("--n-per-gender", type=int, default=None,
+              help="LFW attack-balanced: identities per gender (default: all of the smaller gender).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def build(dataset, path, output, annotate, seed, pick, balance, n_per_gender, quiet):
+    """Validate the DATASET folder PATH and write its CSV protocols.
+
+    \b
+    Examples:
+      bob facerev db build lfw ~/data/lfw-deepfunneled
+      bob facerev db build ffhq ~/data/ffhq/images1024x1024 -o ~/protocols/ffhq
+    """
+    if dataset == "lfw":
+        from bob_facerev.database.lfw import build_lfw
+
+        run = lambda: build_lfw(path, output, annotate=annotate, pick=pick, seed=seed,  # noqa: E731
+                                n_per_gender=n_per_gender, balance=balance, progress=not quiet)
+    else:
+        from bob_facerev.database.ffhq import build_ffhq
+
+        run = lambda: build_ffhq(path, output, annotate=annotate, seed=seed, progress=not quiet)  # noqa: E731
+    try:
+        out, manifest = run()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"Wrote {dataset} protocols to {out}")
+    for k, v in manifest["summary"].items():
+        click.echo(f"  {k:20s} {v}")
+    from bob_facerev.database.protocols import default_protocols_path, rc
+
+    if out != default_protocols_path(dataset).absolute():
+        click.echo(f"Not the default location; tell the databases with:\n  bob config set bob_facerev.{dataset}.protocols {out}")
+    if not rc().get(f"bob_facerev.{dataset}.directory"):
+        click.echo(f"Then set the image folder:\n  bob config set bob_facerev.{dataset}.directory {path}")
