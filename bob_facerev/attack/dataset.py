@@ -1,0 +1,303 @@
+"""Training data of the reconstruction attack: (aligned face, embedding) pairs.
+
+A training set is built once through the Bob pipeline and cached in one ``.npz`` file:
+
+``faces``
+    ``(N, 3, 112, 112)`` uint8, RGB, the model's aligned crop resized to the attack size.
+``embeddings``
+    ``(N, d)`` float32, the extractor's embeddings of those samples (computed on the model's own crop).
+``keys``
+    ``(N,)`` str, the sample keys (the protection's per-template randomness follows them).
+``metadata``
+    0-d str, JSON: at least ``{"model": name, "embedding_size": d}``.
+
+The file loads without pickle (``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+#: the protections an attacker can train against
+PROTECTIONS = ("none", "fixed", "random")
+
+
+def _atomic_savez(path, **arrays):
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        raise ValueError(f"a training set file must end with .npz, got {path!r}")
+    tmp = path[: -len(".npz")] + ".tmp.npz"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def save_training_set(path, faces, embeddings, keys, metadata=None):
+    """Write a training set file atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Ends with ``.npz``.
+    faces : array-like, (N, 3, 112, 112) uint8
+    embeddings : array-like, (N, d) float
+    keys : sequence of str, (N,)
+    metadata : dict, optional
+        JSON-serialisable; should hold ``model``; ``embedding_size`` is set from the data.
+    """
+    faces = np.asarray(faces)
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    keys = np.asarray([str(k) for k in keys])
+    _check_arrays(faces, embeddings, keys, name=str(path))
+    metadata = dict(metadata or {})
+    metadata["embedding_size"] = int(embeddings.shape[1])
+    metadata.setdefault("n_samples", int(len(faces)))
+    _atomic_savez(
+        path, faces=faces, embeddings=embeddings, keys=keys, metadata=np.array(json.dumps(metadata))
+    )
+
+
+def _check_arrays(faces, embeddings, keys, name):
+    if faces.ndim != 4 or faces.shape[1:] != (3, 112, 112) or faces.dtype != np.uint8:
+        raise ValueError(
+            f"{name}: faces must be (N, 3, 112, 112) uint8, got {faces.shape} {faces.dtype}"
+        )
+    if embeddings.ndim != 2 or len(embeddings) != len(faces):
+        raise ValueError(
+            f"{name}: embeddings must be (N, d) with N = {len(faces)} faces, got {embeddings.shape}"
+        )
+    if len(keys) != len(faces):
+        raise ValueError(f"{name}: {len(keys)} keys for {len(faces)} faces")
+    if not np.all(np.isfinite(embeddings)):
+        raise ValueError(f"{name}: embeddings contain NaN or inf values")
+
+
+def load_training_set(path):
+    """Read a training set file.
+
+    Returns
+    -------
+    dict
+        ``faces`` (N, 3, 112, 112) uint8, ``embeddings`` (N, d) float32, ``keys`` (N,) str,
+        ``metadata`` dict (with ``embedding_size``; ``model`` when known).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"training set {path!r} does not exist: build it with "
+            "bob_facerev.attack.dataset.build_training_set"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = {"faces", "embeddings"} - set(npz.files)
+            if missing:
+                raise ValueError(f"training set {path!r} lacks the arrays {sorted(missing)}")
+            faces = npz["faces"]
+            embeddings = npz["embeddings"].astype(np.float32, copy=False)
+            keys = npz["keys"].astype(str) if "keys" in npz.files else np.array(
+                [str(i) for i in range(len(faces))]
+            )
+            metadata = json.loads(str(npz["metadata"])) if "metadata" in npz.files else {}
+    except (OSError, EOFError, json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"training set {path!r} is unreadable (corrupt?): {e}") from e
+    _check_arrays(faces, embeddings, keys, name=repr(path))
+    metadata["embedding_size"] = int(embeddings.shape[1])
+    return {"faces": faces, "embeddings": embeddings, "keys": keys, "metadata": metadata}
+
+
+def file_digest(path, chunk=1 << 22):
+    """SHA-256 hex digest of a file (identifies the training data in checkpoints)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_protection(protection="none", block_size=None, moved_blocks=None):
+    """Validate a protection setting; returns the normalised ``(protection, K, P)``.
+
+    ``"none"``: no protection (``K`` and ``P`` must be None); ``"fixed"``: PE-MIU with one permutation
+    of block size ``K`` moving exactly ``P`` blocks for every template; ``"random"``: PE-MIU with a
+    random block order per template (block size ``K``).
+    """
+    protection = "none" if protection is None else str(protection).lower()
+    if protection not in PROTECTIONS:
+        raise ValueError(f"protection must be one of {PROTECTIONS}, got {protection!r}")
+    if protection == "none":
+        return "none", None, None
+    if block_size is None:
+        raise ValueError(f"protection {protection!r} needs a block size K (block_size=...)")
+    block_size = int(block_size)
+    if protection == "fixed":
+        if moved_blocks is None:
+            raise ValueError(
+                "protection 'fixed' needs the number of moved blocks P (moved_blocks=...); "
+                "use protection='random' for a random block order per template"
+            )
+        return "fixed", block_size, int(moved_blocks)
+    if moved_blocks is not None:
+        raise ValueError("protection 'random' shuffles every block: leave moved_blocks unset")
+    return "random", block_size, None
+
+
+def protect_embeddings(embeddings, keys, protection="none", block_size=None, moved_blocks=None, seed=0):
+    """Apply the attacker's view of the protection to training embeddings.
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray, (N, d) float32
+    keys : sequence of str, (N,)
+        Per-template randomness follows the key (reproducible).
+    protection, block_size, moved_blocks : see :func:`check_protection`
+    seed : int
+        Seed of the PE-MIU permutation(s).
+
+    Returns
+    -------
+    numpy.ndarray, (N, d) float32
+    """
+    protection, block_size, moved_blocks = check_protection(protection, block_size, moved_blocks)
+    if protection == "none":
+        return np.asarray(embeddings, dtype=np.float32)
+    from ..protection.pemiu import PEMIU
+
+    pemiu = PEMIU(block_size=block_size, moved_blocks=moved_blocks, seed=seed)
+    return np.asarray(pemiu.transform(embeddings, keys=list(keys)), dtype=np.float32)
+
+
+def split_indices(n, validation_fraction=0.1, seed=2021):
+    """Random train/validation split of ``n`` samples (the study: 90/10, seed 2021).
+
+    Returns
+    -------
+    train, validation : numpy.ndarray of int64
+        Disjoint, sorted; the validation part has ``round(n * validation_fraction)`` samples (at least
+        one when ``n > 1`` and the fraction is positive).
+    """
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    n_val = int(round(n * validation_fraction))
+    if validation_fraction > 0 and n > 1:
+        n_val = max(n_val, 1)
+    perm = np.random.RandomState(seed).permutation(n)
+    return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
+
+
+class ReconstructionDataset:
+    """Torch map-style dataset of ``(face, embedding)`` pairs held in memory.
+
+    Parameters
+    ----------
+    faces : numpy.ndarray, (N, 3, 112, 112) uint8
+    embeddings : numpy.ndarray, (N, d) float32
+        Already protected as wanted (see :func:`protect_embeddings`).
+    indices : array-like of int, optional
+        The subset to expose (e.g. the training part of :func:`split_indices`).
+
+    Notes
+    -----
+    Items are ``(face uint8 tensor (3, 112, 112), embedding float32 tensor (d,), index)``: faces stay
+    uint8 until they reach the device (4x less to copy); ``index`` is the position in the file, so
+    precomputed per-sample targets (identity embeddings) can be looked up.
+    """
+
+    def __init__(self, faces, embeddings, indices=None):
+        self.faces = faces
+        self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.indices = (
+            np.arange(len(faces), dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
+        )
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        import torch
+
+        j = int(self.indices[i])
+        return torch.from_numpy(self.faces[j].copy()), torch.from_numpy(self.embeddings[j].copy()), j
+
+
+def build_training_set(samples, model, output, checkpoint=None, transformer=None, progress=True):
+    """Crop and embed face images once through the Bob pipeline and cache them as a training set.
+
+    Parameters
+    ----------
+    samples : bob database or list of bob.pipelines.Sample
+        Raw face photos (Bob format ``(3, H, W)`` uint8, optional eye annotations). A database is read
+        through ``background_model_samples()`` when it has them, otherwise all its samples
+        (``all_samples()``).
+    model : str
+        Extractor name (``"dlib"``, ``"arcface"``, ``"elasticface"``).
+    output : str or os.PathLike
+        The ``.npz`` file to write (atomically).
+    checkpoint : str, optional
+        The extractor's weights (default: configured/bundled).
+    transformer : sklearn Pipeline, optional
+        Crop + embed (default ``bob_facerev.pipelines.embedding_transformer(model, checkpoint=...)``);
+        its first step must be the :class:`~bob_facerev.face.crop.FaceCropper`.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    str
+        ``output``.
+    """
+    from ..face.crop import to_attack_size
+
+    samples = _as_samples(samples)
+    if not samples:
+        raise ValueError("build_training_set got no samples")
+    if transformer is None:
+        from ..pipelines import embedding_transformer
+
+        kwargs = {} if checkpoint is None else {"checkpoint": checkpoint}
+        transformer = embedding_transformer(model, **kwargs)
+    steps = list(transformer.steps) if hasattr(transformer, "steps") else [(None, transformer)]
+    cropper, extractor = steps[0][1], steps[1:]
+
+    faces, embeddings, keys = [], [], []
+    batch = 64
+    it = range(0, len(samples), batch)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=f"embedding ({model})", unit="batch")
+    for start in it:
+        chunk = samples[start : start + batch]
+        crops = cropper.transform(chunk)
+        X = crops
+        for _, step in extractor:
+            X = step.transform(X)
+        crops_data = [getattr(c, "data", c) for c in crops]
+        X = [getattr(x, "data", x) for x in X] if isinstance(X, list) else X
+        faces.extend(np.asarray(to_attack_size(c), dtype=np.uint8) for c in crops_data)
+        embeddings.append(np.asarray(X, dtype=np.float32).reshape(len(chunk), -1))
+        keys.extend(str(getattr(s, "key", start + i)) for i, s in enumerate(chunk))
+    save_training_set(
+        output,
+        np.stack(faces),
+        np.concatenate(embeddings),
+        keys,
+        metadata={"model": str(model), "checkpoint": None if checkpoint is None else str(checkpoint)},
+    )
+    return os.fspath(output)
+
+
+def _as_samples(samples):
+    if hasattr(samples, "background_model_samples"):
+        try:
+            out = list(samples.background_model_samples())
+        except Exception:  # noqa: BLE001 - databases without a training group
+            out = []
+        if out:
+            return out
+    if hasattr(samples, "all_samples"):
+        return list(samples.all_samples())
+    return list(samples)

@@ -1,0 +1,643 @@
+"""Training of the reconstruction attack, resumable and deterministic on CPU.
+
+:func:`train_generator` follows the study's recipe by default (Adam, lr 1e-3, StepLR(10, 0.5), batch 32,
+100 epochs, 90/10 split with seed 2021, loss weights 0.1 and 0.005). Every epoch it writes, atomically,
+into the output folder:
+
+``last.pt``
+    Generator, optimiser, scheduler, (AMP scaler,) epoch, RNG states, history and metadata.
+``best.pt``
+    Generator and metadata of the epoch with the lowest validation loss.
+``log.csv``
+    One row per epoch: learning rate, training and validation loss terms, speed, data-wait share.
+``grids/epoch_NNN.png``
+    Real (top row) and reconstructed (bottom row) validation faces.
+
+A run interrupted at any point and restarted with ``resume=True`` ends with exactly the weights of the
+uninterrupted run on CPU: the data order of epoch ``e`` depends only on ``(seed, e)``, and the
+checkpoint holds everything else that changes. Checkpoints load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+from .dataset import (
+    ReconstructionDataset,
+    check_protection,
+    file_digest,
+    load_training_set,
+    protect_embeddings,
+    split_indices,
+)
+from .generator import Generator
+from .losses import TERMS, ReconstructionLoss
+
+logger = logging.getLogger(__name__)
+
+#: format tag stored in every checkpoint
+CHECKPOINT_FORMAT = "bob_facerev.generator/1"
+
+#: the study's recipe (Shahreza et al. 2022, as used by Osorio-Roig et al. 2023)
+RECIPE = dict(
+    epochs=100,
+    batch_size=32,
+    lr=1e-3,
+    lr_step=10,
+    lr_gamma=0.5,
+    w_ssim=0.1,
+    w_id=0.005,
+    seed=0,
+    split_seed=2021,
+    validation_fraction=0.1,
+    max_samples=None,
+)
+
+#: what quick mode (CPU demos) changes in the recipe
+QUICK = dict(epochs=3, max_samples=128)
+
+#: recipe entries that may change when resuming (the others must match the checkpoint)
+RESUMABLE_CHANGES = ("epochs",)
+
+CSV_COLUMNS = (
+    ["epoch", "lr"]
+    + [f"train_{t}" for t in TERMS]
+    + [f"val_{t}" for t in TERMS]
+    + ["images_per_s", "data_wait_share", "seconds", "best"]
+)
+
+
+def resolve_device(device=None):
+    """``"auto"``/None -> ``cuda`` when available, else ``cpu``; otherwise ``torch.device(device)``."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to ``<path>.tmp`` then ``os.replace``: readers never see a partial file."""
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_state(device):
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _resolve_checkpoint_path(path):
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for name in ("best.pt", "last.pt"):
+            if os.path.isfile(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise FileNotFoundError(f"no best.pt or last.pt generator checkpoint in folder {path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"generator checkpoint {path!r} does not exist")
+    return path
+
+
+def read_checkpoint(path, device="cpu"):
+    """Load a generator checkpoint file (``weights_only=True``) and check its layout.
+
+    Raises
+    ------
+    ValueError
+        The file is corrupt, truncated or not a bob_facerev generator checkpoint.
+    """
+    path = _resolve_checkpoint_path(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise ValueError(
+            f"cannot read generator checkpoint {path!r}: the file is corrupt, truncated or not a "
+            f"torch checkpoint ({type(e).__name__}: {e})"
+        ) from e
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != CHECKPOINT_FORMAT
+        or not isinstance(state.get("generator"), dict)
+        or not isinstance(state.get("metadata"), dict)
+    ):
+        raise ValueError(
+            f"{path!r} is not a bob_facerev generator checkpoint (expected a dict with format "
+            f"{CHECKPOINT_FORMAT!r}, 'generator' weights and 'metadata'); train one with "
+            "`bob facerev train`"
+        )
+    return state
+
+
+def load_generator(path, model=None, embedding_size=None, device="cpu"):
+    """Load a trained generator.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint file (``best.pt``/``last.pt``) or a training output folder (``best.pt`` is used,
+        else ``last.pt``).
+    model : str, optional
+        The extractor whose embeddings will be inverted; refused if the generator was trained for
+        another one.
+    embedding_size : int, optional
+        Refused if the generator was trained for another embedding size.
+    device : str or torch.device
+
+    Returns
+    -------
+    generator : Generator
+        In evaluation mode on ``device``.
+    metadata : dict
+        ``model``, ``embedding_size``, ``protection``, ``block_size``, ``moved_blocks``,
+        ``training_set``/``training_set_sha256``/``training_set_bytes``, ``recipe``, ``epoch``, ...
+
+    Raises
+    ------
+    ValueError
+        Corrupt file, or a generator made for another extractor or embedding size.
+    """
+    device = torch.device(device)
+    state = read_checkpoint(path, device=device)
+    path = _resolve_checkpoint_path(path)
+    meta = dict(state["metadata"])
+    trained_model = meta.get("model")
+    trained_size = int(meta.get("embedding_size", -1))
+    if model is not None and str(model) != str(trained_model):
+        raise ValueError(
+            f"generator checkpoint {path!r} was trained for the {trained_model!r} extractor "
+            f"({trained_size}-d embeddings), not for {model!r}: use a generator trained on {model!r} "
+            "embeddings (`bob facerev train` with model="
+            f"{model!r})"
+        )
+    if embedding_size is not None and int(embedding_size) != trained_size:
+        raise ValueError(
+            f"generator checkpoint {path!r} was trained for {trained_size}-d embeddings (extractor "
+            f"{trained_model!r}), but {int(embedding_size)}-d embeddings were given: use a generator "
+            "trained for this embedding size"
+        )
+    generator = Generator(trained_size)
+    try:
+        generator.load_state_dict(state["generator"])
+    except RuntimeError as e:
+        raise ValueError(f"generator checkpoint {path!r} has weights that do not fit: {e}") from e
+    return generator.to(device).eval(), meta
+
+
+# --------------------------------------------------------------------------- training
+
+
+class _Deterministic:
+    """Context: deterministic torch algorithms on, restored on exit."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.previous = (torch.are_deterministic_algorithms_enabled(),
+                         torch.is_deterministic_algorithms_warn_only_enabled())
+        if self.enabled:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        return self
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self.previous[0], warn_only=self.previous[1])
+
+
+def _seed_worker(worker_id):
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _to_images(faces, device):
+    return faces.to(device, non_blocking=True).float().div_(255.0)
+
+
+@torch.no_grad()
+def compute_id_targets(criterion, faces, indices, device, batch_size=64, progress=False):
+    """Identity-network embeddings of the real faces ``faces[indices]``, as an ``(N, d_id)`` tensor
+    indexed like ``faces`` (rows outside ``indices`` are zero)."""
+    out = None
+    it = range(0, len(indices), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="identity targets", unit="batch", leave=False)
+    for start in it:
+        idx = indices[start : start + batch_size]
+        emb = criterion.embed(_to_images(torch.from_numpy(faces[idx]), device))
+        if out is None:
+            out = torch.zeros((len(faces), emb.shape[1]), dtype=torch.float32, device=device)
+        out[torch.as_tensor(idx, device=device)] = emb
+    return out
+
+
+def _run_epoch(generator, criterion, loader, device, id_targets, optimizer=None, scaler=None,
+               amp=False, progress=False, desc=""):
+    """One pass; trains when ``optimizer`` is given. Returns (mean terms, n images, data wait s, s)."""
+    training = optimizer is not None
+    generator.train(training)
+    sums = {t: torch.zeros((), dtype=torch.float64, device=device) for t in TERMS}
+    n = 0
+    wait = 0.0
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(loader), desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    it = iter(loader)
+    step = 0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            faces, embeddings, idx = next(it)
+        except StopIteration:
+            break
+        wait += time.perf_counter() - t0
+        real = _to_images(faces, device)
+        embeddings = embeddings.to(device, non_blocking=True)
+        real_id = id_targets[idx.to(device)] if id_targets is not None else None
+        with torch.set_grad_enabled(training), torch.autocast(device.type, enabled=amp):
+            generated = generator(embeddings)
+        with torch.set_grad_enabled(training):
+            loss, terms = criterion(generated, real, real_id)
+        if training:
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+        b = len(faces)
+        for t in TERMS:
+            sums[t] += terms[t].double() * b
+        n += b
+        step += 1
+        if bar is not None:
+            bar.update(1)
+            if step % 10 == 1 or step == len(loader):
+                bar.set_postfix({t: f"{(sums[t] / n).item():.4f}" for t in TERMS})
+    if bar is not None:
+        bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    means = {t: (sums[t] / max(n, 1)).item() for t in TERMS}
+    return means, n, wait, seconds
+
+
+def _save_grid(generator, faces, embeddings, path, device):
+    from PIL import Image
+
+    generator.eval()
+    with torch.no_grad():
+        out = generator(torch.as_tensor(embeddings, device=device).float())
+    fake = (out * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+    real = np.asarray(faces, dtype=np.uint8)
+    rows = [np.concatenate(list(real), axis=2), np.concatenate(list(fake), axis=2)]
+    grid = np.concatenate(rows, axis=1).transpose(1, 2, 0)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.png"
+    Image.fromarray(grid).save(tmp)
+    os.replace(tmp, path)
+
+
+def _write_csv(path, history):
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: row.get(k) for k in CSV_COLUMNS})
+    os.replace(tmp, path)
+
+
+def _check_resume(previous, current, path):
+    mismatch = []
+    for key in ("model", "embedding_size", "id_model", "protection", "block_size", "moved_blocks",
+                "protection_seed", "training_set_sha256"):
+        if previous.get(key) != current.get(key):
+            mismatch.append(f"{key}: checkpoint {previous.get(key)!r}, now {current.get(key)!r}")
+    for key, value in current["recipe"].items():
+        if key not in RESUMABLE_CHANGES and previous["recipe"].get(key) != value:
+            mismatch.append(f"recipe.{key}: checkpoint {previous['recipe'].get(key)!r}, now {value!r}")
+    if mismatch:
+        raise ValueError(
+            f"cannot resume from {path!r}: the run differs from the checkpoint ("
+            + "; ".join(mismatch)
+            + "). Use the same settings (only epochs may grow) or another output folder."
+        )
+
+
+def train_generator(
+    training_set,
+    output,
+    *,
+    model=None,
+    id_model=None,
+    id_checkpoint=None,
+    id_network=None,
+    protection="none",
+    block_size=None,
+    moved_blocks=None,
+    protection_seed=0,
+    epochs=RECIPE["epochs"],
+    batch_size=RECIPE["batch_size"],
+    lr=RECIPE["lr"],
+    lr_step=RECIPE["lr_step"],
+    lr_gamma=RECIPE["lr_gamma"],
+    w_ssim=RECIPE["w_ssim"],
+    w_id=RECIPE["w_id"],
+    seed=RECIPE["seed"],
+    split_seed=RECIPE["split_seed"],
+    validation_fraction=RECIPE["validation_fraction"],
+    max_samples=RECIPE["max_samples"],
+    quick=False,
+    device="auto",
+    amp=False,
+    workers=0,
+    resume=False,
+    grid_size=8,
+    deterministic=None,
+    progress=True,
+):
+    """Train the reconstruction generator on a cached training set.
+
+    Parameters
+    ----------
+    training_set : str or os.PathLike
+        ``.npz`` file from :func:`bob_facerev.attack.dataset.build_training_set`.
+    output : str or os.PathLike
+        Folder for checkpoints, log and grids.
+    model : str, optional
+        The extractor that made the embeddings; default: the training set's metadata (they must agree).
+    id_model : str, optional
+        Extractor of the identity loss: default the attacked ``model`` (white-box); another registry
+        name for a proxy; ``"none"`` for no identity term.
+    id_checkpoint : str, optional
+        Weights of ``id_model`` (default: configured/bundled).
+    id_network : torch.nn.Module, optional
+        A ready identity network (``(N, 3, h, w)`` in [0, 1] -> ``(N, d)``); overrides ``id_model``.
+    protection, block_size, moved_blocks, protection_seed
+        The protection applied to the training embeddings: ``"none"`` (the study's generator),
+        ``"fixed"`` PE-MIU with K=``block_size`` and P=``moved_blocks``, or ``"random"`` PE-MIU with a
+        random block order per template.
+    epochs, batch_size, lr, lr_step, lr_gamma, w_ssim, w_id : study recipe
+        Adam(lr), StepLR(lr_step, lr_gamma), loss weights.
+    seed : int
+        Initial weights and data order.
+    split_seed, validation_fraction : int, float
+        The random train/validation split (study: 2021, 0.1).
+    max_samples : int, optional
+        Use a random subset of the training set (after ``split_seed``).
+    quick : bool
+        CPU demo: at most 3 epochs and 128 samples.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:0"``, ...
+    amp : bool
+        Mixed precision (float16 autocast + gradient scaling), CUDA only (ignored on CPU, with a warning).
+    workers : int
+        DataLoader worker processes.
+    resume : bool
+        Continue from ``output/last.pt`` (same settings; ``epochs`` may grow). Without it, an output
+        folder that already holds a checkpoint is refused.
+    grid_size : int
+        Faces in the per-epoch PNG grid.
+    deterministic : bool, optional
+        Deterministic algorithms (default: on for CPU, off for CUDA where it costs speed).
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        ``history`` (list of per-epoch dicts as in ``log.csv``), ``best_epoch``, ``best_val_loss``,
+        ``last``, ``best``, ``metadata``.
+    """
+    device = resolve_device(device)
+    if amp and device.type != "cuda":
+        logger.warning("mixed precision (amp) is only used on CUDA; training in float32 on %s", device)
+        amp = False
+    if deterministic is None:
+        deterministic = device.type == "cpu"
+    if quick:
+        epochs = min(int(epochs), QUICK["epochs"])
+        max_samples = min(int(max_samples or QUICK["max_samples"]), QUICK["max_samples"])
+    protection, block_size, moved_blocks = check_protection(protection, block_size, moved_blocks)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_step", lr_step)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    output = os.fspath(output)
+    os.makedirs(output, exist_ok=True)
+    last_path = os.path.join(output, "last.pt")
+    best_path = os.path.join(output, "best.pt")
+
+    # ---- data
+    data = load_training_set(training_set)
+    data_model = data["metadata"].get("model")
+    if model is None:
+        model = data_model
+    if model is None:
+        raise ValueError(
+            f"training set {os.fspath(training_set)!r} does not say which extractor made its "
+            "embeddings: pass model=... (e.g. 'dlib')"
+        )
+    if data_model is not None and str(data_model) != str(model):
+        raise ValueError(
+            f"training set {os.fspath(training_set)!r} holds {data_model!r} embeddings, but model="
+            f"{model!r} was asked: use a training set built with {model!r}"
+        )
+    n_file, embedding_size = data["embeddings"].shape
+    used = np.arange(n_file)
+    if max_samples is not None and int(max_samples) < n_file:
+        used = np.sort(np.random.RandomState(split_seed).permutation(n_file)[: int(max_samples)])
+    train_pos, val_pos = split_indices(len(used), validation_fraction, split_seed)
+    train_idx, val_idx = used[train_pos], used[val_pos]
+    embeddings = protect_embeddings(
+        data["embeddings"], data["keys"], protection, block_size, moved_blocks, protection_seed
+    )
+
+    # ---- identity network
+    if id_network is not None:
+        id_name = getattr(id_network, "model_name", type(id_network).__name__)
+    elif w_id > 0 and str(id_model).lower() != "none":
+        id_name = str(id_model or model)
+        from ..face.network import load_embedding_network
+
+        id_network = load_embedding_network(id_name, id_checkpoint)
+    else:
+        id_name = "none"
+    if id_name == "none" or w_id == 0:
+        id_network, id_name, w_id = None, "none", 0.0
+
+    recipe = dict(
+        epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), lr_step=int(lr_step),
+        lr_gamma=float(lr_gamma), w_ssim=float(w_ssim), w_id=float(w_id), seed=int(seed),
+        split_seed=int(split_seed), validation_fraction=float(validation_fraction),
+        max_samples=None if max_samples is None else int(max_samples),
+        optimizer="Adam", scheduler="StepLR",
+    )
+    metadata = dict(
+        format=CHECKPOINT_FORMAT,
+        model=str(model),
+        embedding_size=int(embedding_size),
+        id_model=id_name,
+        protection=protection,
+        block_size=block_size,
+        moved_blocks=moved_blocks,
+        protection_seed=int(protection_seed),
+        training_set=os.path.abspath(os.fspath(training_set)),
+        training_set_bytes=os.path.getsize(training_set),
+        training_set_sha256=file_digest(training_set),
+        training_set_metadata={k: v for k, v in data["metadata"].items()
+                               if isinstance(v, (str, int, float, bool, type(None)))},
+        n_train=int(len(train_idx)),
+        n_validation=int(len(val_idx)),
+        recipe=recipe,
+    )
+
+    with _Deterministic(deterministic):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        generator = Generator(embedding_size).to(device)
+        criterion = ReconstructionLoss(w_ssim=w_ssim, w_id=w_id, id_network=id_network).to(device)
+        optimizer = torch.optim.Adam(generator.parameters(), lr=lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=lr_gamma)
+        scaler = torch.amp.GradScaler("cuda") if amp else None
+
+        start_epoch, history, best = 0, [], {"epoch": None, "val_loss": None}
+        if os.path.exists(last_path) and not resume:
+            raise ValueError(
+                f"{output!r} already holds a training checkpoint: pass --resume (resume=True) to "
+                "continue it, or choose another output folder"
+            )
+        if resume and os.path.exists(last_path):
+            state = read_checkpoint(last_path, device=device)
+            _check_resume(state["metadata"], metadata, last_path)
+            generator.load_state_dict(state["generator"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if scaler is not None and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            _set_rng_state(state["rng"])
+            start_epoch = int(state["epoch"])
+            history = list(state["history"])
+            best = dict(state["best"])
+            logger.info("resuming %s at epoch %d of %d", last_path, start_epoch + 1, epochs)
+        elif resume:
+            logger.info("no checkpoint in %s: starting from scratch", output)
+
+        uses_id = criterion.uses_id
+        id_targets = None
+        if uses_id and start_epoch < epochs:
+            id_targets = compute_id_targets(
+                criterion, data["faces"], np.concatenate([train_idx, val_idx]), device,
+                progress=progress,
+            )
+
+        train_set = ReconstructionDataset(data["faces"], embeddings, train_idx)
+        val_set = ReconstructionDataset(data["faces"], embeddings, val_idx)
+        loader_gen = torch.Generator()
+        pin = device.type == "cuda"
+        train_loader = torch.utils.data.DataLoader(
+            train_set, batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size,
+            num_workers=workers, generator=loader_gen, worker_init_fn=_seed_worker, pin_memory=pin,
+            persistent_workers=False,
+        )
+        val_loader = torch.utils.data.DataLoader(
+            val_set, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=pin
+        )
+        grid_idx = (val_idx if len(val_idx) else train_idx)[:grid_size]
+
+        for epoch in range(start_epoch, epochs):
+            loader_gen.manual_seed(int(seed) * 1_000_003 + epoch)
+            lr_now = optimizer.param_groups[0]["lr"]
+            train_terms, n, wait, seconds = _run_epoch(
+                generator, criterion, train_loader, device, id_targets, optimizer, scaler, amp,
+                progress, desc=f"epoch {epoch + 1}/{epochs}",
+            )
+            scheduler.step()
+            if len(val_set):
+                val_terms, *_ = _run_epoch(generator, criterion, val_loader, device, id_targets,
+                                           amp=amp, progress=False)
+            else:
+                val_terms = dict(train_terms)
+            is_best = best["val_loss"] is None or val_terms["total"] < best["val_loss"]
+            if is_best:
+                best = {"epoch": epoch + 1, "val_loss": float(val_terms["total"])}
+            row = {"epoch": epoch + 1, "lr": lr_now, "images_per_s": n / seconds,
+                   "data_wait_share": wait / seconds, "seconds": seconds, "best": int(is_best)}
+            row.update({f"train_{t}": v for t, v in train_terms.items()})
+            row.update({f"val_{t}": v for t, v in val_terms.items()})
+            history.append(row)
+            if len(grid_idx):
+                _save_grid(generator, data["faces"][grid_idx], embeddings[grid_idx],
+                           os.path.join(output, "grids", f"epoch_{epoch + 1:03d}.png"), device)
+
+            meta = dict(metadata, epoch=epoch + 1, val_loss=float(val_terms["total"]))
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "generator": generator.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "epoch": epoch + 1,
+                "rng": _rng_state(device),
+                "history": history,
+                "best": best,
+                "metadata": meta,
+            }
+            if is_best:
+                atomic_torch_save(
+                    {"format": CHECKPOINT_FORMAT, "generator": state["generator"], "epoch": epoch + 1,
+                     "metadata": meta}, best_path)
+            atomic_torch_save(state, last_path)
+            _write_csv(os.path.join(output, "log.csv"), history)
+            logger.info(
+                "epoch %d/%d: train %.5f (mse %.5f dssim %.5f id %.5f), validation %.5f%s, "
+                "%.1f images/s, data wait %.1f%%",
+                epoch + 1, epochs, train_terms["total"], train_terms["mse"], train_terms["dssim"],
+                train_terms["id"], val_terms["total"], " (best)" if is_best else "",
+                row["images_per_s"], 100 * row["data_wait_share"],
+            )
+
+    return {
+        "history": history,
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["val_loss"],
+        "last": last_path,
+        "best": best_path,
+        "metadata": metadata,
+    }

@@ -1,0 +1,135 @@
+"""``bob facerev train``: train the reconstruction attack from a Bob-style config file."""
+
+import logging
+
+import click
+
+from clapper.click import ConfigCommand, ResourceOption, verbosity_option
+
+logger = logging.getLogger("bob_facerev")
+
+EPILOG = """\b
+Examples:
+
+  $ bob facerev train -vv config/train/demo_quick.py
+
+  $ bob facerev train -vv config/train/study.py --resume
+
+  $ bob facerev train -vv config/train/study.py --protection fixed -K 64 -P 4 -o results/gen_k64_p4
+
+\b
+A config file is a Python file whose variables are named like the options below
+(training_set, model, protection, block_size, moved_blocks, epochs, output, ...).
+Generate a template with --dump-config my_train.py.
+"""
+
+
+@click.command(name="train", cls=ConfigCommand, entry_point_group="bob.bio.config", epilog=EPILOG)
+@click.option("--training-set", "-t", required=True, cls=ResourceOption,
+              help="Cached training set (.npz: faces, embeddings, keys, metadata). Built from "
+              "--database first when the file does not exist.")
+@click.option("--database", "-d", default=None, entry_point_group="bob.bio.database", cls=ResourceOption,
+              help="Database of face photos to build the training set from (only when the "
+              "--training-set file does not exist yet).")
+@click.option("--model", "-m", default=None, type=str, cls=ResourceOption,
+              help="Extractor that made the embeddings (dlib, arcface, elasticface); default: the "
+              "training set's own metadata.")
+@click.option("--checkpoint", default=None, type=str, cls=ResourceOption,
+              help="Weights of --model, used when the training set is built.")
+@click.option("--id-model", default=None, type=str, cls=ResourceOption,
+              help="Extractor of the identity loss: default the attacked --model (white-box), "
+              "another name for a proxy, 'none' for no identity term.")
+@click.option("--id-checkpoint", default=None, type=str, cls=ResourceOption,
+              help="Weights of --id-model.")
+@click.option("--protection", default="none", show_default=True, cls=ResourceOption,
+              type=click.Choice(["none", "fixed", "random"]),
+              help="Protection applied to the training embeddings: none (the study's generator), "
+              "fixed PE-MIU (K, P) or random PE-MIU block order per template.")
+@click.option("--block-size", "-K", default=None, type=int, cls=ResourceOption,
+              help="PE-MIU block size K.")
+@click.option("--moved-blocks", "-P", default=None, type=int, cls=ResourceOption,
+              help="PE-MIU blocks moved P (fixed protection).")
+@click.option("--protection-seed", default=0, show_default=True, type=int, cls=ResourceOption,
+              help="Seed of the PE-MIU permutation(s).")
+@click.option("--epochs", "-e", default=100, show_default=True, type=int, cls=ResourceOption)
+@click.option("--batch-size", "-b", default=32, show_default=True, type=int, cls=ResourceOption)
+@click.option("--lr", default=1e-3, show_default=True, type=float, cls=ResourceOption,
+              help="Adam learning rate.")
+@click.option("--lr-step", default=10, show_default=True, type=int, cls=ResourceOption,
+              help="StepLR step (epochs).")
+@click.option("--lr-gamma", default=0.5, show_default=True, type=float, cls=ResourceOption,
+              help="StepLR factor.")
+@click.option("--w-ssim", default=0.1, show_default=True, type=float, cls=ResourceOption,
+              help="Weight of (1 - SSIM) / 2.")
+@click.option("--w-id", default=0.005, show_default=True, type=float, cls=ResourceOption,
+              help="Weight of the identity loss.")
+@click.option("--seed", default=0, show_default=True, type=int, cls=ResourceOption,
+              help="Seed of the initial weights and the data order.")
+@click.option("--split-seed", default=2021, show_default=True, type=int, cls=ResourceOption,
+              help="Seed of the train/validation split.")
+@click.option("--validation-fraction", default=0.1, show_default=True, type=float, cls=ResourceOption)
+@click.option("--max-samples", default=None, type=int, cls=ResourceOption,
+              help="Train on a random subset of this size.")
+@click.option("--quick/--no-quick", default=False, show_default=True, cls=ResourceOption,
+              help="CPU demo: at most 3 epochs on 128 samples.")
+@click.option("--device", default="auto", show_default=True, type=str, cls=ResourceOption,
+              help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+@click.option("--amp/--no-amp", default=False, show_default=True, cls=ResourceOption,
+              help="Mixed precision (CUDA only).")
+@click.option("--workers", "-w", default=0, show_default=True, type=int, cls=ResourceOption,
+              help="DataLoader worker processes.")
+@click.option("--output", "-o", required=True, type=str, cls=ResourceOption,
+              help="Output folder: last.pt, best.pt, log.csv, grids/.")
+@click.option("--resume/--no-resume", default=False, show_default=True, cls=ResourceOption,
+              help="Continue from OUTPUT/last.pt.")
+@click.option("--grid-size", default=8, show_default=True, type=int, cls=ResourceOption,
+              help="Faces in the per-epoch PNG grid.")
+@verbosity_option(logger=logger, cls=ResourceOption)
+def train(training_set, database, model, checkpoint, id_model, id_checkpoint, protection, block_size,
+          moved_blocks, protection_seed, epochs, batch_size, lr, lr_step, lr_gamma, w_ssim, w_id, seed,
+          split_seed, validation_fraction, max_samples, quick, device, amp, workers, output, resume,
+          grid_size, **kwargs):
+    """Train the reconstruction attack (embedding -> face) on a cached training set.
+
+    Defaults are the study's recipe (Adam 1e-3, StepLR(10, 0.5), batch 32, 100 epochs, 90/10 split
+    with seed 2021, loss MSE + 0.1 (1 - SSIM)/2 + 0.005 ID with the attacked extractor).
+    """
+    import os
+
+    from ..attack.trainer import train_generator
+
+    training_set = os.fspath(training_set)
+    if not os.path.exists(training_set):
+        if database is None:
+            raise click.BadParameter(
+                f"{training_set!r} does not exist: give a --database to build it from, or build it "
+                "with bob_facerev.attack.dataset.build_training_set",
+                param_hint="--training-set",
+            )
+        if model is None:
+            raise click.BadParameter("building a training set needs --model", param_hint="--model")
+        from ..attack.dataset import build_training_set
+
+        click.echo(f"building the training set {training_set} ({model} embeddings)")
+        build_training_set(database, model, training_set, checkpoint=checkpoint)
+
+    try:
+        result = train_generator(
+            training_set, output, model=model, id_model=id_model, id_checkpoint=id_checkpoint,
+            protection=protection, block_size=block_size, moved_blocks=moved_blocks,
+            protection_seed=protection_seed, epochs=epochs, batch_size=batch_size, lr=lr,
+            lr_step=lr_step, lr_gamma=lr_gamma, w_ssim=w_ssim, w_id=w_id, seed=seed,
+            split_seed=split_seed, validation_fraction=validation_fraction, max_samples=max_samples,
+            quick=quick, device=device, amp=amp, workers=workers, resume=resume, grid_size=grid_size,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    history = result["history"]
+    if history:
+        last = history[-1]
+        click.echo(
+            f"epoch {last['epoch']}: train loss {last['train_total']:.5f}, validation loss "
+            f"{last['val_total']:.5f}; best epoch {result['best_epoch']} "
+            f"(validation {result['best_val_loss']:.5f})"
+        )
+    click.echo(f"checkpoints: {result['last']} and {result['best']}")
