@@ -1,0 +1,239 @@
+"""Face detection and 5 landmarks with dlib, as a Bob annotator (offline, no TensorFlow).
+
+Annotations follow Bob: ``{"leye": (y, x), "reye": (y, x), "topleft": (y, x), "bottomright":
+(y, x), "landmarks": [[y, x] x 5]}``, where ``leye`` is the subject's left eye (the one with
+the larger ``x`` in the image). The landmarks are those of dlib's 5-point shape predictor, in
+its order: the two corners of the subject's left eye (outer, inner), the two corners of the
+right eye (outer, inner), the base of the nose; an eye centre is the mean of its two corners.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+
+import numpy as np
+
+from bob.bio.face.annotator import Base
+
+logger = logging.getLogger(__name__)
+
+DETECTORS = ("hog", "cnn")
+
+
+def as_bob_rgb(image, key=None):
+    """A Bob RGB image ``(3, H, W)`` uint8 from what a database may hold.
+
+    Grayscale ``(H, W)`` or ``(1, H, W)`` images are replicated to 3 channels and RGBA
+    ``(4, H, W)`` images lose their alpha channel (both logged at INFO); float images are taken
+    as values in ``[0, 255]`` (Bob's convention) and rounded.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(3, H, W)``, ``(4, H, W)``, ``(1, H, W)`` or ``(H, W)``.
+    key : str or None
+        Only for the log messages.
+
+    Raises
+    ------
+    ValueError
+        Any other shape (e.g. ``(H, W, 3)``, not Bob's layout), or an empty image.
+    """
+    image = np.asarray(image)
+    name = f" {key!r}" if key is not None else ""
+    if image.ndim == 3 and image.shape[0] == 1:
+        image = image[0]
+    if image.ndim == 2:
+        logger.info("grayscale image%s %s: replicated to 3 channels", name, image.shape)
+        image = np.repeat(image[None], 3, axis=0)
+    elif image.ndim == 3 and image.shape[0] == 4:
+        logger.info("RGBA image%s: alpha channel dropped", name)
+        image = image[:3]
+    elif not (image.ndim == 3 and image.shape[0] == 3):
+        hint = ""
+        if image.ndim == 3 and image.shape[-1] in (3, 4):
+            hint = (" It looks like (H, W, C): convert it with "
+                    "bob.io.image.to_bob(image) or image.transpose(2, 0, 1).")
+        raise ValueError(
+            f"image{name} has shape {image.shape}; expected a Bob image (3, H, W) RGB, "
+            f"(4, H, W) RGBA or (H, W) grayscale.{hint}"
+        )
+    if image.shape[1] == 0 or image.shape[2] == 0:
+        raise ValueError(f"image{name} is empty: shape {image.shape}")
+    if image.dtype != np.uint8:
+        if np.issubdtype(image.dtype, np.bool_) or not np.issubdtype(image.dtype, np.number):
+            raise ValueError(f"image{name} has dtype {image.dtype}; expected uint8 pixels")
+        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    return image
+
+
+def _cache_path(annotations_dir, key):
+    key = os.fspath(key)
+    parts = key.replace("\\", "/").split("/")
+    if os.path.isabs(key) or ".." in parts or not key:
+        raise ValueError(
+            f"sample key {key!r} cannot name an annotations file: use a relative key "
+            "without '..'"
+        )
+    return os.path.join(annotations_dir, *parts) + ".json"
+
+
+def _from_json(annotations):
+    if annotations is None:
+        return None
+    for name in ("leye", "reye", "topleft", "bottomright"):
+        if name in annotations:
+            annotations[name] = tuple(annotations[name])
+    return annotations
+
+
+def _write_json_atomic(path, obj):
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class DlibAnnotator(Base):
+    """dlib face detector + 5-point landmarks -> Bob eye annotations and landmarks.
+
+    Parameters
+    ----------
+    detector : {"hog", "cnn"}
+        ``"hog"``: ``dlib.get_frontal_face_detector()`` (fast, frontal faces);
+        ``"cnn"``: dlib's MMOD CNN detector from ``face_recognition_models`` (more robust,
+        slow on CPU).
+    upsample : int
+        Times the image is upsampled before detection (finds faces smaller than ~80 px).
+    annotations_dir : str or None
+        When set, annotations are cached there as ``<key>.json`` (``null`` for images without
+        a face) and re-used; samples then need a ``key`` (the tag
+        ``bob_transform_extra_input`` asks Bob for it). Delete the folder after changing
+        ``detector``/``upsample``.
+
+    Notes
+    -----
+    ``annotate`` returns the annotations of the largest face, or None (logged at WARNING)
+    when no face is found, the Bob convention for a failed sample. Models load on first use
+    and are not pickled.
+    """
+
+    def __init__(self, detector="hog", upsample=1, annotations_dir=None, **kwargs):
+        super().__init__(**kwargs)
+        self.detector = detector
+        self.upsample = upsample
+        self.annotations_dir = annotations_dir
+
+    def _more_tags(self):
+        extra = (("key", "key"),) if self.annotations_dir else ()
+        return {
+            "requires_fit": False,
+            "bob_output": "annotations",
+            "bob_transform_extra_input": extra,
+        }
+
+    def fit(self, X=None, y=None):
+        return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_detector", None)
+        state.pop("_predictor", None)
+        return state
+
+    def _load(self):
+        if getattr(self, "_predictor", None) is not None:
+            return
+        if self.detector not in DETECTORS:
+            raise ValueError(
+                f"DlibAnnotator(detector={self.detector!r}): use one of {DETECTORS}"
+            )
+        if not isinstance(self.upsample, (int, np.integer)) or self.upsample < 0:
+            raise ValueError(
+                f"DlibAnnotator(upsample={self.upsample!r}): use an integer >= 0"
+            )
+        import dlib
+        import face_recognition_models as frm
+
+        if self.detector == "hog":
+            self._detector = dlib.get_frontal_face_detector()
+        else:
+            self._detector = dlib.cnn_face_detection_model_v1(
+                frm.cnn_face_detector_model_location()
+            )
+        self._predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+
+    def detect(self, image):
+        """All faces in a Bob image as ``(dlib.rectangle, dlib.full_object_detection)``,
+        largest first."""
+        self._load()
+        hwc = np.ascontiguousarray(as_bob_rgb(image).transpose(1, 2, 0))
+        found = self._detector(hwc, int(self.upsample))
+        rects = [d.rect if hasattr(d, "rect") else d for d in found]
+        rects.sort(key=lambda r: r.width() * r.height(), reverse=True)
+        return [(r, self._predictor(hwc, r)) for r in rects]
+
+    def annotations(self, image):
+        """Annotations of all faces in the image, largest first (Bob's ``Base`` API)."""
+        return [self._to_bob(rect, shape) for rect, shape in self.detect(image)]
+
+    @staticmethod
+    def _to_bob(rect, shape):
+        points = [[int(shape.part(i).y), int(shape.part(i).x)] for i in range(shape.num_parts)]
+        if len(points) != 5:
+            raise ValueError(f"expected the 5-point shape predictor, got {len(points)} points")
+        p = np.array(points, dtype=float)
+        return {
+            "leye": tuple(float(v) for v in p[0:2].mean(axis=0)),
+            "reye": tuple(float(v) for v in p[2:4].mean(axis=0)),
+            "topleft": (int(rect.top()), int(rect.left())),
+            "bottomright": (int(rect.bottom()) + 1, int(rect.right()) + 1),
+            "landmarks": points,
+        }
+
+    def annotate(self, sample, key=None, **kwargs):
+        """Annotations of the largest face in ``sample`` (a Bob image), or None.
+
+        Parameters
+        ----------
+        sample : numpy.ndarray
+            ``(3, H, W)`` uint8 RGB (grayscale and RGBA are converted, see
+            :func:`as_bob_rgb`).
+        key : str or None
+            The sample key: names the cache file when ``annotations_dir`` is set, and the
+            sample in log messages.
+        """
+        path = None
+        if self.annotations_dir and key is not None:
+            path = _cache_path(self.annotations_dir, key)
+            if os.path.exists(path):
+                with open(path) as f:
+                    return _from_json(json.load(f))
+        image = as_bob_rgb(sample, key)
+        faces = self.annotations(image)
+        result = faces[0] if faces else None
+        if result is None:
+            logger.warning(
+                "no face found in sample %s (image %s); it is marked as failed (None)",
+                key if key is not None else "<no key>", image.shape,
+            )
+        if path is not None:
+            _write_json_atomic(path, result)
+        return result
+
+    def transform(self, samples, key=None, **kwargs):
+        """Annotate a list of Bob images; ``key``: optional list of sample keys."""
+        keys = list(key) if key is not None else [None] * len(samples)
+        if len(keys) != len(samples):
+            raise ValueError(f"got {len(keys)} keys for {len(samples)} samples")
+        return [self.annotate(s, key=k) for s, k in zip(samples, keys)]
