@@ -440,7 +440,7 @@ def learning_curve(
         The ``"gaussian"`` scorer skips sizes below 2.
     protection : {"random", "fixed"}
     moved_blocks : int, optional
-        ``P`` for fixed protection (``None``: all blocks move).
+        ``P`` for fixed protection (``None``: all ``n`` blocks move, whatever ``K``).
     repeats : int
         Attacker subsets per size (one when the size is ``A``).
     seed : int
@@ -472,23 +472,26 @@ def learning_curve(
     sizes = sorted({int(s) for s in sizes if 0 < s < A} | {A})
     rng = np.random.default_rng(seed)
     attacks = ["per-template"] + (["shared"] if protection == "fixed" else [])
-    todo = [(K, s, n) for K in block_sizes for s in scorers for n in sizes]
+    todo = [(K, s, size) for K in block_sizes for s in scorers for size in sizes]
     rows = []
     protected = {}
-    for K, scorer, n in tqdm(todo, desc="deshuffle learning curve", disable=not progress):
+    for K, scorer, size in tqdm(todo, desc="deshuffle learning curve", disable=not progress):
         if K not in protected:
-            n_blocks(victims.shape[1], K)  # a clear error for a bad K
-            pe = PEMIU(block_size=K, moved_blocks=moved_blocks if protection == "fixed" else None,
-                       seed=seed)
+            nb = n_blocks(victims.shape[1], K)  # a clear error for a bad K
+            if protection == "fixed":
+                pe = PEMIU(block_size=K, moved_blocks=nb if moved_blocks is None else moved_blocks,
+                           seed=seed)
+            else:
+                pe = PEMIU(block_size=K, seed=seed)
             Y = pe.transform(victims, keys=np.arange(victims.shape[0]))
             protected[K] = (Y, true_permutations(victims, Y, K))
-        if scorer == "gaussian" and n < 2:
+        if scorer == "gaussian" and size < 2:
             continue
         Y, true = protected[K]
-        reps = 1 if n == A else repeats
+        reps = 1 if size == A else repeats
         results = {a: [] for a in attacks}
         for _ in range(reps):
-            subset = attacker[rng.choice(A, size=n, replace=False)]
+            subset = attacker[rng.choice(A, size=size, replace=False)]
             model = Deshuffler(block_size=K, scorer=scorer, reg=reg).fit(subset)
             for a in attacks:
                 results[a].append(
@@ -498,7 +501,7 @@ def learning_curve(
             mean = {k: float(np.mean([r[k] for r in res])) for k in res[0]}
             rows.append({
                 "block_size": K, "n_blocks": victims.shape[1] // K, "scorer": scorer,
-                "attack": a, "protection": protection, "n_attacker": n, "repeats": reps,
+                "attack": a, "protection": protection, "n_attacker": size, "repeats": reps,
                 "placement": mean["placement"],
                 "placement_std": float(np.std([r["placement"] for r in res])),
                 "exact": mean["exact"], "cosine": mean["cosine"],
