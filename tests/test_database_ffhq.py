@@ -99,3 +99,27 @@ def test_bad_inputs(tmp_path):
         build_ffhq(tmp_path / "broken", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.slow
+def test_annotate_with_dlib(tmp_path):
+    """--annotate: eye columns from the dlib annotator (real faces: the bundled demo photos)."""
+    import shutil
+
+    from bob_facerev.database.demo import demo_directory
+
+    src = sorted((demo_directory() / "images").glob("*.jpg"))
+    (tmp_path / "faces").mkdir()
+    for i, f in enumerate(src):
+        shutil.copy(f, tmp_path / "faces" / f"{i:05d}.jpg")
+    out, manifest = build_ffhq(tmp_path / "faces", tmp_path / "p", annotate=True, progress=False)
+    assert manifest["summary"]["no_face"] == 0
+    rows = read(out / "train-validation/train/for_background_model.csv") + read(
+        out / "train-validation/dev/for_probing.csv"
+    )
+    assert len(rows) == 10
+    for r in rows:
+        w, h = Image.open(tmp_path / "faces" / r["path"]).size
+        lx, ly, rx, ry = (float(r[c]) for c in ("leye_x", "leye_y", "reye_x", "reye_y"))
+        assert 0 < rx < lx < w and 0 < ly < h and 0 < ry < h  # Bob: leye has the larger x
+        assert 0.1 * w < lx - rx < 0.6 * w  # an eye distance of a face of this crop

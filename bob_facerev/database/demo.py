@@ -3,8 +3,8 @@
 Works offline with no configuration: images, their list (``images.csv``: path, subject_id,
 gender), credits (``CREDITS.md``) and the CSV protocols all live in ``bob_facerev/data/demo``.
 
-Protocols
----------
+Protocols:
+
 ``verification``
     ``dev`` group, all-vs-all scoring. Enrolled: the first image of each subject (sorted by file
     name, 5 templates); probes: all other images (5). 25 scores, 5 of them genuine.

@@ -51,5 +51,8 @@ def build(dataset, path, output, annotate, seed, pick, balance, n_per_gender, qu
 
     if out != default_protocols_path(dataset).absolute():
         click.echo(f"Not the default location; tell the databases with:\n  bob config set bob_facerev.{dataset}.protocols {out}")
-    if not rc().get(f"bob_facerev.{dataset}.directory"):
-        click.echo(f"Then set the image folder:\n  bob config set bob_facerev.{dataset}.directory {path}")
+    import os
+
+    configured = rc().get(f"bob_facerev.{dataset}.directory")
+    if not configured or os.path.abspath(os.path.expanduser(configured)) != os.path.abspath(path):
+        click.echo(f"Tell the databases where the images are:\n  bob config set bob_facerev.{dataset}.directory {os.path.abspath(path)}")
