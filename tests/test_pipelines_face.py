@@ -1,0 +1,198 @@
+"""Face verification pipelines: construction (fast) and `bob bio pipeline simple` runs (slow)."""
+
+import csv
+
+import numpy as np
+import pytest
+from bob.pipelines import Sample, SampleSet
+
+from bob_facerev.pipelines import (
+    CosineSimilarity,
+    OptionalExtraInputWrapper,
+    embedding_transformer,
+    verification_pipeline,
+)
+
+
+def test_cosine_similarity_is_raw_cosine():
+    rng = np.random.default_rng(0)
+    enroll, probe = rng.normal(size=(3, 8)), rng.normal(size=(4, 8))
+    expected = (enroll / np.linalg.norm(enroll, axis=1, keepdims=True)) @ (
+        probe / np.linalg.norm(probe, axis=1, keepdims=True)
+    ).T
+    algo = CosineSimilarity()
+    templates = algo.create_templates([[e] for e in enroll], enroll=True)
+    probes = algo.create_templates([[p] for p in probe], enroll=False)
+    np.testing.assert_allclose(algo.compare(templates, probes), expected, atol=1e-12)
+
+
+def test_pipelines_build_without_weights(tmp_path, monkeypatch):
+    """Building (what `-p facerev-arcface...` does) must not need weights nor the config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # empty bob config
+    from bob.bio.base.pipelines import PipelineSimple
+
+    from bob_facerev.protection.pemiu import PEMIU, PEMIUComparator
+
+    p = verification_pipeline("arcface")
+    assert isinstance(p, PipelineSimple) and isinstance(p.biometric_algorithm, CosineSimilarity)
+    cropper, embedding = (step.estimator for _, step in p.transformer.steps)
+    assert (cropper.model, embedding.model) == ("arcface", "arcface")
+    assert not hasattr(embedding, "network_")
+
+    k = verification_pipeline("elasticface", block_size=64)
+    assert isinstance(k.biometric_algorithm, PEMIUComparator)
+    assert k.biometric_algorithm.block_size == 64
+    pemiu = k.transformer.steps[-1][1].estimator
+    assert isinstance(pemiu, PEMIU) and pemiu.block_size == 64 and pemiu.moved_blocks is None
+
+    with pytest.raises(ValueError, match="known models"):
+        verification_pipeline("facenet")
+    with pytest.raises(ValueError):  # K must divide d = 128
+        verification_pipeline("dlib", block_size=48)
+
+
+def test_config_modules_expose_the_setup_py_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    import importlib
+
+    for model in ("dlib", "arcface", "elasticface"):
+        mod = importlib.import_module(f"bob_facerev.config.pipeline.{model}")
+        assert mod.pipeline.biometric_algorithm.__class__.__name__ == "CosineSimilarity"
+        for k in (16, 32, 64, 128):
+            p = getattr(mod, f"pipeline_pemiu_k{k}")
+            assert p.biometric_algorithm.block_size == k
+
+
+def test_samples_without_annotations_get_none():
+    from sklearn.base import BaseEstimator
+
+    class Echo(BaseEstimator):
+        def _more_tags(self):
+            extra = (("annotations", "annotations"),)
+            return {"requires_fit": False, "bob_transform_extra_input": extra}
+
+        def transform(self, X, annotations):
+            return [a for a in annotations]
+
+    w = OptionalExtraInputWrapper(Echo())
+    eyes = {"leye": (1, 2), "reye": (1, 0)}
+    out = w.transform([Sample(1, key="a"), Sample(2, key="b", annotations=eyes)])
+    assert [s.data for s in out] == [None, eyes]
+    sets = w.transform([SampleSet([Sample(1, key="a")], key="s")])
+    assert sets[0].samples[0].data is None
+
+
+# --------------------------------------------------------------------------------------------
+# real runs on the bundled demo faces (dlib model, offline)
+
+
+def _read_scores(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {(r["probe_template_id"], r["bio_ref_template_id"]): r for r in rows}
+
+
+def _check_separation(scores):
+    genuine, impostor = [], []
+    for r in scores.values():
+        same = r["probe_subject_id"] == r["bio_ref_subject_id"]
+        (genuine if same else impostor).append(float(r["score"]))
+    assert len(genuine) == 5 and len(impostor) == 20
+    assert min(genuine) > max(impostor)
+
+
+def _cli_no_dask(pipeline, output):
+    from bob.bio.base.script.pipeline_simple import pipeline_simple
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(
+        pipeline_simple,
+        ["-d", "facerev-demo", "-p", pipeline, "-o", str(output), "--no-dask"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return _read_scores(output / "scores-dev.csv")
+
+
+@pytest.fixture(scope="module")
+def no_dask_scores(tmp_path_factory):
+    """`bob bio pipeline simple -d facerev-demo -p NAME --no-dask` scores, run once per NAME."""
+    cache = {}
+
+    def run(pipeline):
+        if pipeline not in cache:
+            cache[pipeline] = _cli_no_dask(pipeline, tmp_path_factory.mktemp(pipeline))
+        return cache[pipeline]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def local_parallel():
+    """The `-l local-parallel` client of bob.pipelines (worker processes: estimators pickled)."""
+    from bob.pipelines.distributed import get_local_parallel_client
+
+    client = get_local_parallel_client(parallel=2)
+    yield client
+    client.close()
+    client.cluster.close()
+
+
+def _dask_run(pipeline, output, client):
+    from bob.bio.base import load_resource
+    from bob.bio.base.pipelines.entry_points import execute_pipeline_simple
+
+    execute_pipeline_simple(
+        load_resource(pipeline, "pipeline"),
+        load_resource("facerev-demo", "database"),
+        client,
+        groups=["dev"],
+        output=str(output),
+        write_metadata_scores=True,
+        checkpoint=True,
+        dask_n_partitions=None,
+        dask_partition_size=None,
+        dask_n_workers=None,
+    )
+    return _read_scores(output / "scores-dev.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", ["facerev-dlib", "facerev-dlib-pemiu-k32"])
+def test_bob_bio_pipeline_simple_demo(pipeline, tmp_path, no_dask_scores, local_parallel):
+    plain = no_dask_scores(pipeline)
+    _check_separation(plain)
+    dask = _dask_run(pipeline, tmp_path / "local-parallel", local_parallel)
+    assert set(dask) == set(plain)
+    for pair, row in plain.items():
+        assert float(dask[pair]["score"]) == float(row["score"]), pair
+
+
+@pytest.mark.slow
+def test_demo_scores_equal_a_direct_computation(no_dask_scores):
+    """The pipeline's cosine scores equal crop -> embed -> cosine done by hand."""
+    from bob.bio.base import load_resource
+
+    from bob_facerev.face.crop import FaceCropper
+    from bob_facerev.face.extractor import FaceEmbedding
+
+    scores = no_dask_scores("facerev-dlib")
+    db = load_resource("facerev-demo", "database")
+    cropper, extractor = FaceCropper("dlib"), FaceEmbedding("dlib", device="cpu")
+
+    def embed(sampleset):
+        crops = cropper.transform([s.data for s in sampleset.samples])
+        return extractor.transform(crops).mean(axis=0)
+
+    refs = {r.template_id: embed(r) for r in db.references()}
+    for probe in db.probes():
+        p = embed(probe)
+        for ref_id, r in refs.items():
+            expected = r @ p / np.linalg.norm(r) / np.linalg.norm(p)
+            got = float(scores[(probe.template_id, ref_id)]["score"])
+            assert got == pytest.approx(expected, abs=1e-5)
+    # and the transformer alone gives the same unit-norm embeddings
+    t = embedding_transformer("dlib", device="cpu")
+    out = t.transform(db.references()[:1])
+    np.testing.assert_allclose(out[0].samples[0].data, extractor.transform(
+        cropper.transform([db.references()[0].samples[0].data]))[0], atol=1e-6)
