@@ -111,6 +111,8 @@ def test_bad_layouts():
     # float images in [0, 255] are rounded
     out = as_bob_rgb(np.full((3, 4, 4), 254.6))
     assert out.dtype == np.uint8 and (out == 255).all()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        to_attack_size(np.full((3, 150, 150), 0.5))
 
 
 def test_no_face_is_none_and_logged(annotator, caplog):

@@ -28,7 +28,8 @@ def as_bob_rgb(image, key=None):
 
     Grayscale ``(H, W)`` or ``(1, H, W)`` images are replicated to 3 channels and RGBA
     ``(4, H, W)`` images lose their alpha channel (both logged at INFO); float images are taken
-    as values in ``[0, 255]`` (Bob's convention) and rounded.
+    as values in ``[0, 255]`` (Bob's convention) and rounded; float images whose maximum is at
+    most 1 (``[0, 1]`` images) are refused.
 
     Parameters
     ----------
@@ -66,6 +67,11 @@ def as_bob_rgb(image, key=None):
     if image.dtype != np.uint8:
         if np.issubdtype(image.dtype, np.bool_) or not np.issubdtype(image.dtype, np.number):
             raise ValueError(f"image{name} has dtype {image.dtype}; expected uint8 pixels")
+        if np.issubdtype(image.dtype, np.floating) and 0 < np.nanmax(image) <= 1.0:
+            raise ValueError(
+                f"image{name} is float with values in [0, 1]; this function takes pixel "
+                "values in [0, 255] (Bob's convention): pass (image * 255) or uint8"
+            )
         image = np.clip(np.round(image), 0, 255).astype(np.uint8)
     return image
 
