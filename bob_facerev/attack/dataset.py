@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -93,17 +94,21 @@ def load_training_set(path):
         )
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = {"faces", "embeddings"} - set(npz.files)
-            if missing:
-                raise ValueError(f"training set {path!r} lacks the arrays {sorted(missing)}")
-            faces = npz["faces"]
-            embeddings = npz["embeddings"].astype(np.float32, copy=False)
-            keys = npz["keys"].astype(str) if "keys" in npz.files else np.array(
-                [str(i) for i in range(len(faces))]
-            )
-            metadata = json.loads(str(npz["metadata"])) if "metadata" in npz.files else {}
-    except (OSError, EOFError, json.JSONDecodeError, KeyError) as e:
+            files = set(npz.files)
+            arrays = {name: npz[name] for name in ("faces", "embeddings", "keys", "metadata")
+                      if name in files}
+        metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"training set {path!r} is unreadable (corrupt?): {e}") from e
+    missing = {"faces", "embeddings"} - set(arrays)
+    if missing:
+        raise ValueError(f"training set {path!r} lacks the arrays {sorted(missing)}")
+    faces = arrays["faces"]
+    embeddings = arrays["embeddings"].astype(np.float32, copy=False)
+    if "keys" in arrays:
+        keys = arrays["keys"].astype(str)
+    else:
+        keys = np.array([str(i) for i in range(len(faces))])
     _check_arrays(faces, embeddings, keys, name=repr(path))
     metadata["embedding_size"] = int(embeddings.shape[1])
     return {"faces": faces, "embeddings": embeddings, "keys": keys, "metadata": metadata}

@@ -84,12 +84,13 @@ class Generator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1), nn.Sigmoid())
 
     def forward(self, embeddings):
+        shape = tuple(embeddings.shape)
         if embeddings.ndim == 2:
             embeddings = embeddings[:, :, None, None]
         if embeddings.ndim != 4 or embeddings.shape[1:] != (self.embedding_size, 1, 1):
             raise ValueError(
-                f"Generator expects embeddings of shape (N, {self.embedding_size}), got "
-                f"{tuple(embeddings.shape)}: use a generator trained for this embedding size"
+                f"Generator expects embeddings of shape (N, {self.embedding_size}), got {shape}: "
+                "use a generator trained for this embedding size"
             )
         return self.head(self.blocks(embeddings))
 

@@ -1,0 +1,344 @@
+"""Tests of the attack's training data, trainer, checkpoints and `bob facerev train`."""
+
+import csv
+import importlib.resources
+import os
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from bob_facerev.attack.dataset import (
+    ReconstructionDataset,
+    check_protection,
+    load_training_set,
+    protect_embeddings,
+    save_training_set,
+    split_indices,
+)
+from bob_facerev.attack.generator import Generator
+from bob_facerev.attack.losses import ReconstructionLoss
+from bob_facerev.attack.trainer import load_generator, read_checkpoint, train_generator
+
+
+class TinyID(nn.Module):
+    """Stand-in identity network: (N, 3, h, w) in [0, 1] -> (N, 8)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 5, stride=4)
+        self.fc = nn.Linear(4 * 8 * 8, 8)
+
+    def forward(self, x):
+        x = nn.functional.interpolate(x, size=(36, 36), mode="bilinear", align_corners=False)
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def _tiny_id():
+    torch.manual_seed(123)
+    return TinyID()
+
+
+def _smooth_faces(n, seed=0):
+    rng = np.random.RandomState(seed)
+    yy, xx = np.mgrid[0:112, 0:112] / 112.0
+    out = np.zeros((n, 3, 112, 112))
+    for i in range(n):
+        for c in range(3):
+            fx, fy, ph = rng.uniform(0.5, 3, 3)
+            out[i, c] = np.sin(2 * np.pi * (fx * xx + fy * yy) + 2 * ph)
+    return ((out + 1) * 127.5).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def toy_set(tmp_path_factory):
+    """12 samples, 16-d embeddings, smooth synthetic faces."""
+    rng = np.random.RandomState(0)
+    path = tmp_path_factory.mktemp("data") / "toy.npz"
+    save_training_set(path, _smooth_faces(12), rng.randn(12, 16), [f"s{i:02d}" for i in range(12)],
+                      {"model": "toy"})
+    return str(path)
+
+
+FAST = dict(batch_size=4, validation_fraction=0.25, progress=False, grid_size=3)
+
+
+@pytest.fixture(scope="module")
+def quick_run(toy_set, tmp_path_factory):
+    """One quick-mode training (asked for 50 epochs, capped at 3), no identity term."""
+    out = tmp_path_factory.mktemp("quick") / "run"
+    return out, train_generator(toy_set, out, quick=True, epochs=50, w_id=0, **FAST)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_training_set_roundtrip_and_checks(tmp_path):
+    faces = _smooth_faces(3)
+    emb = np.arange(6, dtype=np.float64).reshape(3, 2)
+    p = tmp_path / "a.npz"
+    save_training_set(p, faces, emb, ["x", "y", "z"], {"model": "dlib"})
+    assert not (tmp_path / "a.tmp.npz").exists()
+    d = load_training_set(p)
+    np.testing.assert_array_equal(d["faces"], faces)
+    assert d["embeddings"].dtype == np.float32
+    np.testing.assert_array_equal(d["embeddings"], emb.astype(np.float32))
+    assert list(d["keys"]) == ["x", "y", "z"]
+    assert d["metadata"]["model"] == "dlib" and d["metadata"]["embedding_size"] == 2
+    with pytest.raises(ValueError, match="uint8"):
+        save_training_set(tmp_path / "b.npz", faces.astype(np.float32), emb, ["x", "y", "z"])
+    with pytest.raises(ValueError, match="N = 3"):
+        save_training_set(tmp_path / "b.npz", faces, emb[:2], ["x", "y", "z"])
+    with pytest.raises(ValueError, match=r"\.npz"):
+        save_training_set(tmp_path / "b.bin", faces, emb, ["x", "y", "z"])
+    with pytest.raises(FileNotFoundError, match="build_training_set"):
+        load_training_set(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="bad.npz"):
+        load_training_set(tmp_path / "bad.npz")
+
+
+def test_split_is_seeded_disjoint_90_10():
+    tr, va = split_indices(1000)
+    assert len(va) == 100 and len(tr) == 900
+    assert not set(tr) & set(va) and sorted(set(tr) | set(va)) == list(range(1000))
+    tr2, va2 = split_indices(1000)
+    np.testing.assert_array_equal(va, va2)
+    # seed 2021 is the study's: a different seed gives a different split
+    assert not np.array_equal(va, split_indices(1000, seed=1)[1])
+    # independent check of the definition
+    np.testing.assert_array_equal(va, np.sort(np.random.RandomState(2021).permutation(1000)[:100]))
+    assert len(split_indices(5, 0.1)[1]) == 1
+    with pytest.raises(ValueError, match="validation_fraction"):
+        split_indices(10, 1.0)
+
+
+def test_dataset_items():
+    faces = _smooth_faces(4)
+    emb = np.random.RandomState(0).randn(4, 8).astype(np.float32)
+    ds = ReconstructionDataset(faces, emb, indices=[3, 1])
+    assert len(ds) == 2
+    f, e, j = ds[0]
+    assert j == 3 and f.dtype == torch.uint8 and f.shape == (3, 112, 112)
+    np.testing.assert_array_equal(f.numpy(), faces[3])
+    np.testing.assert_array_equal(e.numpy(), emb[3])
+
+
+def test_protection_settings():
+    assert check_protection("none") == ("none", None, None)
+    assert check_protection(None) == ("none", None, None)
+    assert check_protection("fixed", 32, 4) == ("fixed", 32, 4)
+    assert check_protection("random", 32) == ("random", 32, None)
+    with pytest.raises(ValueError, match="moved_blocks"):
+        check_protection("fixed", 32)
+    with pytest.raises(ValueError, match="block size"):
+        check_protection("random")
+    with pytest.raises(ValueError, match="one of"):
+        check_protection("shuffle", 32)
+    X = np.random.RandomState(0).randn(3, 8).astype(np.float32)
+    assert protect_embeddings(X, ["a", "b", "c"]) is not None
+    np.testing.assert_array_equal(protect_embeddings(X, ["a", "b", "c"]), X)
+
+
+def test_pemiu_protection_applied():
+    pytest.importorskip("bob_facerev.protection.pemiu")
+    from bob_facerev.protection.pemiu import PEMIU
+
+    X = np.random.RandomState(0).randn(6, 64).astype(np.float32)
+    keys = [f"k{i}" for i in range(6)]
+    fixed = protect_embeddings(X, keys, "fixed", 16, 2, seed=3)
+    np.testing.assert_array_equal(fixed, PEMIU(16, 2, 3).transform(X, keys=keys))
+    blocks_x, blocks_f = X.reshape(6, 4, 16), fixed.reshape(6, 4, 16)
+    moved = [(blocks_x[i] != blocks_f[i]).any(axis=1).sum() for i in range(6)]
+    assert moved == [2] * 6  # exactly P blocks moved, the same for all templates
+    rnd = protect_embeddings(X, keys, "random", 16, seed=3)
+    np.testing.assert_array_equal(rnd, PEMIU(16, None, 3).transform(X, keys=keys))
+    # same multiset of values per template
+    np.testing.assert_array_equal(np.sort(rnd, axis=1), np.sort(X, axis=1))
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def _demo_faces(n):
+    """``n`` real demo photos (centre square crop, 112x112); synthetic smooth images if absent."""
+    from PIL import Image
+
+    folder = importlib.resources.files("bob_facerev") / "data" / "demo" / "images"
+    files = sorted(str(p) for p in folder.iterdir()) if folder.is_dir() else []
+    if len(files) < n:
+        return _smooth_faces(n, seed=1), "synthetic"
+    out = []
+    for f in files[:: max(len(files) // n, 1)][:n]:
+        im = Image.open(f).convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+        out.append(np.asarray(im.resize((112, 112), Image.BILINEAR)).transpose(2, 0, 1))
+    return np.stack(out), "demo"
+
+
+@pytest.mark.slow
+def test_thirty_steps_cut_the_loss():
+    faces, kind = _demo_faces(3)
+    real = torch.from_numpy(faces).float() / 255
+    torch.manual_seed(0)
+    emb = torch.randn(len(real), 128)
+    g = Generator(128)
+    loss = ReconstructionLoss(id_network=_tiny_id())
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    real_id = loss.embed(real)
+    values = []
+    for _ in range(30):
+        total, _ = loss(g(emb), real, real_id)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        values.append(float(total.detach()))
+    ratio = np.mean(values[-3:]) / values[0]
+    assert ratio < 0.6, (kind, values)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)
+
+
+def _assert_same_state(a, b):
+    for k in a["generator"]:
+        assert torch.equal(a["generator"][k], b["generator"][k]), k
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(sa[k][name], sb[k][name]), (k, name)
+    assert a["scheduler"] == b["scheduler"]
+
+
+def test_resume_equals_uninterrupted(toy_set, tmp_path):
+    straight = train_generator(toy_set, tmp_path / "straight", epochs=2, lr_step=1,
+                               id_network=_tiny_id(), **FAST)
+    # interrupted after epoch 1, then resumed twice (the last time with nothing left to do)
+    train_generator(toy_set, tmp_path / "resumed", epochs=1, lr_step=1, id_network=_tiny_id(), **FAST)
+    train_generator(toy_set, tmp_path / "resumed", epochs=2, lr_step=1, id_network=_tiny_id(),
+                    resume=True, **FAST)
+    again = train_generator(toy_set, tmp_path / "resumed", epochs=2, lr_step=1,
+                            id_network=_tiny_id(), resume=True, **FAST)
+    a, b = _weights(tmp_path / "straight" / "last.pt"), _weights(tmp_path / "resumed" / "last.pt")
+    _assert_same_state(a, b)
+    assert a["epoch"] == b["epoch"] == 2
+    assert [r["lr"] for r in a["history"]] == [1e-3, 5e-4]  # StepLR(1, 0.5)
+    # the learning itself happened: weights moved
+    torch.manual_seed(0)
+    fresh = Generator(16).state_dict()
+    assert not torch.equal(fresh["head.0.weight"], a["generator"]["head.0.weight"])
+    keys = ("train_total", "train_mse", "train_dssim", "train_id", "val_total", "val_id")
+    assert [[r[k] for k in keys] for r in straight["history"]] == \
+           [[r[k] for k in keys] for r in again["history"]]
+    for r in straight["history"]:
+        assert r["train_id"] > 0 and 0 <= r["data_wait_share"] < 1
+    # log, grids and best checkpoint
+    with open(tmp_path / "resumed" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[0]["train_total"]) == pytest.approx(straight["history"][0]["train_total"])
+    assert sorted(os.listdir(tmp_path / "resumed" / "grids")) == ["epoch_001.png", "epoch_002.png"]
+    from PIL import Image
+
+    assert Image.open(tmp_path / "resumed" / "grids" / "epoch_002.png").size == (3 * 112, 2 * 112)
+    best = _weights(tmp_path / "straight" / "best.pt")
+    vals = [r["val_total"] for r in straight["history"]]
+    assert best["epoch"] == straight["best_epoch"] == int(np.argmin(vals)) + 1
+    assert set(best) == {"format", "generator", "epoch", "metadata"}
+
+
+def test_resume_refuses_other_settings_and_overwrite(toy_set, quick_run, tmp_path):
+    out, _ = quick_run
+    with pytest.raises(ValueError, match="--resume"):
+        train_generator(toy_set, out, quick=True, w_id=0, **FAST)
+    with pytest.raises(ValueError, match=r"recipe\.lr: checkpoint 0\.001, now 0\.01"):
+        train_generator(toy_set, out, quick=True, w_id=0, lr=1e-2, resume=True, **FAST)
+    with pytest.raises(ValueError, match="model"):
+        train_generator(toy_set, tmp_path / "other", model="dlib", epochs=1, **FAST)
+
+
+def test_metadata_and_quick_mode(toy_set, quick_run):
+    out, r = quick_run
+    assert len(r["history"]) == 3  # quick: at most 3 epochs
+    state = _weights(out / "last.pt")
+    m = state["metadata"]
+    assert m["model"] == "toy" and m["embedding_size"] == 16 and m["id_model"] == "none"
+    assert m["protection"] == "none" and m["block_size"] is None and m["moved_blocks"] is None
+    assert m["training_set_bytes"] == os.path.getsize(toy_set)
+    assert len(m["training_set_sha256"]) == 64
+    assert m["recipe"]["epochs"] == 3 and m["recipe"]["max_samples"] == 128
+    assert m["n_train"] + m["n_validation"] == 12 and m["n_validation"] == 3
+    assert set(state["rng"]) >= {"torch", "numpy", "python"}
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def test_load_generator_and_refusals(quick_run, tmp_path):
+    out, _ = quick_run
+    g, meta = load_generator(out / "last.pt", model="toy", embedding_size=16)
+    assert not g.training and meta["model"] == "toy"
+    state = _weights(out / "last.pt")
+    for k, v in g.state_dict().items():
+        assert torch.equal(v, state["generator"][k])
+    g2, _ = load_generator(out)  # a folder: best.pt
+    assert all(torch.equal(v, _weights(out / "best.pt")["generator"][k])
+               for k, v in g2.state_dict().items())
+
+    with pytest.raises(ValueError, match=r"trained for the 'toy' extractor \(16-d.*not for 'arcface'"):
+        load_generator(out / "last.pt", model="arcface")
+    with pytest.raises(ValueError, match=r"16-d embeddings.*512-d embeddings were given"):
+        load_generator(out / "last.pt", embedding_size=512)
+
+    data = (out / "last.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"truncated\.pt.*corrupt"):
+        load_generator(tmp_path / "truncated.pt")
+    (tmp_path / "garbage.pt").write_bytes(os.urandom(1000))
+    with pytest.raises(ValueError, match=r"garbage\.pt.*corrupt"):
+        load_generator(tmp_path / "garbage.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other\.pt.*not a bob_facerev generator checkpoint"):
+        load_generator(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_generator(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="no best.pt or last.pt"):
+        read_checkpoint(tmp_path)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_with_config_file(toy_set, tmp_path):
+    from click.testing import CliRunner
+
+    from bob_facerev.script.train import train
+
+    out = tmp_path / "cli"
+    config = tmp_path / "my_train.py"
+    config.write_text(
+        f"training_set = {toy_set!r}\n"
+        "id_model = 'none'\n"
+        "epochs = 2\n"
+        "batch_size = 4\n"
+        "validation_fraction = 0.25\n"
+        f"output = {str(out)!r}\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(train, [str(config), "--epochs", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "best epoch 1" in result.output
+    m = _weights(out / "last.pt")["metadata"]
+    assert m["recipe"]["epochs"] == 1 and m["recipe"]["batch_size"] == 4  # option beats config
+    result = runner.invoke(train, [str(config), "--device", "cpu"])
+    assert result.exit_code != 0 and "--resume" in result.output
+    result = runner.invoke(train, [str(config), "--device", "cpu", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert _weights(out / "last.pt")["epoch"] == 2
+    result = runner.invoke(train, [str(config), "-t", str(tmp_path / "none.npz"), "-o", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "does not exist" in result.output
