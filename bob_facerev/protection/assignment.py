@@ -22,12 +22,14 @@ __all__ = ["batched_assignment"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve(cost, perm, fwork, iwork, bwork):
-    """Solve one ``(n, n)`` assignment problem in place.
+def _solve(cost, perm, fwork, iwork):
+    """Solve one ``(n, n)`` assignment problem in place (Jonker-Volgenant, LAPJV).
 
-    Shortest augmenting paths with lazily updated dual potentials, in the formulation of
-    Crouse (IEEE TAES 2016) that scipy's ``linear_sum_assignment`` also uses (same scan order
-    and tie-breaking: among equally short paths, prefer a free column).
+    Column reduction, reduction transfer and two rounds of augmenting row reduction build a
+    partial assignment with feasible dual prices ``v`` (every assigned row holds a column of
+    minimum reduced cost ``cost[i, j] - v[j]``); each row left free is then inserted with a
+    Dijkstra search for the shortest augmenting path on reduced costs. Exact: the result is a
+    minimum-cost assignment.
 
     Parameters
     ----------
@@ -35,13 +37,10 @@ def _solve(cost, perm, fwork, iwork, bwork):
         Finite costs.
     perm : ndarray, int64, shape (n,)
         Output: ``perm[i]`` is the column assigned to row ``i``.
-    fwork : ndarray, float64, shape (3, n)
-        Work buffer (row potentials, column potentials, shortest path costs).
-    iwork : ndarray, int64, shape (3, n)
-        Work buffer (predecessor row of each column, row assigned to each column, columns
-        not yet reached).
-    bwork : ndarray, bool, shape (2, n)
-        Work buffer (rows and columns reached by the current search).
+    fwork : ndarray, float64, shape (2, n)
+        Work buffer (column prices, shortest path lengths).
+    iwork : ndarray, int64, shape (5, n)
+        Work buffer (row of each column, free rows, column list, predecessors, match counts).
 
     Returns
     -------
@@ -49,74 +48,176 @@ def _solve(cost, perm, fwork, iwork, bwork):
         False only if the search could not proceed (non-finite costs); ``perm`` is then invalid.
     """
     n = cost.shape[0]
-    inf = np.inf
-    u = fwork[0]
-    v = fwork[1]
-    spc = fwork[2]
-    path = iwork[0]
-    row4col = iwork[1]
-    remaining = iwork[2]
-    SR = bwork[0]
-    SC = bwork[1]
-    for j in range(n):
-        u[j] = 0.0
-        v[j] = 0.0
-        path[j] = -1
-        row4col[j] = -1
-        perm[j] = -1
-    for cur_row in range(n):
-        # Dijkstra on reduced costs from cur_row to the nearest free column
-        min_val = 0.0
-        n_remaining = n
-        for it in range(n):
-            remaining[it] = n - it - 1
-            SR[it] = False
-            SC[it] = False
-            spc[it] = inf
-        i = cur_row
-        sink = -1
-        while sink == -1:
-            index = -1
-            lowest = inf
-            SR[i] = True
-            base = min_val - u[i]
-            for it in range(n_remaining):
-                j = remaining[it]
-                r = base + cost[i, j] - v[j]
-                if r < spc[j]:
-                    path[j] = i
-                    spc[j] = r
-                if spc[j] < lowest or (spc[j] == lowest and row4col[j] == -1):
-                    lowest = spc[j]
-                    index = it
-            min_val = lowest
-            if index == -1 or min_val == inf:
-                return False
-            j = remaining[index]
-            if row4col[j] == -1:
-                sink = j
-            else:
-                i = row4col[j]
-            SC[j] = True
-            n_remaining -= 1
-            remaining[index] = remaining[n_remaining]
-        # update the dual variables
-        u[cur_row] += min_val
-        for i in range(n):
-            if SR[i] and i != cur_row:
-                u[i] += min_val - spc[perm[i]]
+    v = fwork[0]
+    d = fwork[1]
+    rowsol = perm
+    colsol = iwork[0]
+    free = iwork[1]
+    collist = iwork[2]
+    pred = iwork[3]
+    matches = iwork[4]
+    big = np.inf
+    if n == 1:
+        perm[0] = 0
+        return True
+
+    # column reduction: each column to its cheapest row (the last column wins ties for a row)
+    for i in range(n):
+        matches[i] = 0
+        rowsol[i] = -1
+    for j in range(n - 1, -1, -1):
+        cmin = cost[0, j]
+        imin = 0
+        for i in range(1, n):
+            if cost[i, j] < cmin:
+                cmin = cost[i, j]
+                imin = i
+        v[j] = cmin
+        matches[imin] += 1
+        if matches[imin] == 1:
+            rowsol[imin] = j
+            colsol[j] = imin
+        elif v[j] < v[rowsol[imin]]:
+            j1 = rowsol[imin]
+            rowsol[imin] = j
+            colsol[j] = imin
+            colsol[j1] = -1
+        else:
+            colsol[j] = -1
+
+    # reduction transfer from rows assigned once; collect the free rows
+    numfree = 0
+    for i in range(n):
+        if matches[i] == 0:
+            free[numfree] = i
+            numfree += 1
+        elif matches[i] == 1:
+            j1 = rowsol[i]
+            hmin = big
+            for j in range(n):
+                if j != j1:
+                    h = cost[i, j] - v[j]
+                    if h < hmin:
+                        hmin = h
+            if hmin < big:
+                v[j1] -= hmin
+
+    # augmenting row reduction, two rounds. Each row takes its column of least reduced cost and
+    # lowers that price to its second least, displacing the previous owner. The number of steps
+    # is capped (float decrements may be tiny); rows left over are augmented below.
+    max_steps = 4 * n * n
+    for _ in range(2):
+        k = 0
+        prvnumfree = numfree
+        numfree = 0
+        steps = 0
+        while k < prvnumfree:
+            i = free[k]
+            k += 1
+            steps += 1
+            if steps > max_steps:
+                free[numfree] = i
+                numfree += 1
+                continue
+            umin = cost[i, 0] - v[0]
+            j1 = 0
+            j2 = 0
+            usubmin = big
+            for j in range(1, n):
+                h = cost[i, j] - v[j]
+                if h < usubmin:
+                    if h >= umin:
+                        usubmin = h
+                        j2 = j
+                    else:
+                        usubmin = umin
+                        umin = h
+                        j2 = j1
+                        j1 = j
+            i0 = colsol[j1]
+            lowered = umin < usubmin
+            if lowered:
+                v[j1] -= usubmin - umin
+            elif i0 > -1:
+                # tie: take the second column instead (same reduced cost)
+                j1 = j2
+                i0 = colsol[j2]
+            rowsol[i] = j1
+            colsol[j1] = i
+            if i0 > -1:
+                rowsol[i0] = -1
+                if lowered:
+                    k -= 1
+                    free[k] = i0
+                else:
+                    free[numfree] = i0
+                    numfree += 1
+
+    # augment the remaining free rows by shortest paths
+    for f in range(numfree):
+        freerow = free[f]
         for j in range(n):
-            if SC[j]:
-                v[j] -= min_val - spc[j]
-        # augment the assignment along the path
-        j = sink
+            d[j] = cost[freerow, j] - v[j]
+            pred[j] = freerow
+            collist[j] = j
+        low = 0
+        up = 0
+        last = 0
+        endofpath = -1
+        dmin = 0.0
+        while endofpath == -1:
+            if up == low:
+                # next set of columns at the minimum distance
+                last = low - 1
+                dmin = d[collist[up]]
+                up += 1
+                for k in range(up, n):
+                    j = collist[k]
+                    h = d[j]
+                    if h <= dmin:
+                        if h < dmin:
+                            up = low
+                            dmin = h
+                        collist[k] = collist[up]
+                        collist[up] = j
+                        up += 1
+                if not dmin < big:
+                    return False
+                for k in range(low, up):
+                    if colsol[collist[k]] < 0:
+                        endofpath = collist[k]
+                        break
+            if endofpath == -1:
+                # scan a column at the minimum distance: relax through its row
+                j1 = collist[low]
+                low += 1
+                i = colsol[j1]
+                h = cost[i, j1] - v[j1] - dmin
+                for k in range(up, n):
+                    j = collist[k]
+                    v2 = cost[i, j] - v[j] - h
+                    if v2 < d[j]:
+                        pred[j] = i
+                        if v2 == dmin:
+                            if colsol[j] < 0:
+                                endofpath = j
+                                break
+                            collist[k] = collist[up]
+                            collist[up] = j
+                            up += 1
+                        d[j] = v2
+        # update the prices of the columns scanned before the last distance
+        for k in range(last + 1):
+            j1 = collist[k]
+            v[j1] += d[j1] - dmin
+        # flip the assignment along the path
         while True:
-            i = path[j]
-            row4col[j] = i
-            tmp = perm[i]
-            perm[i] = j
-            j = tmp
-            if i == cur_row:
+            i = pred[endofpath]
+            colsol[endofpath] = i
+            j1 = endofpath
+            endofpath = rowsol[i]
+            rowsol[i] = j1
+            if i == freerow:
                 break
     return True
 
@@ -130,11 +231,10 @@ def _batched(cost, out, n_chunks):
     for c in numba.prange(n_chunks):
         start = c * B // n_chunks
         stop = (c + 1) * B // n_chunks
-        fwork = np.empty((3, n))
-        iwork = np.empty((3, n), dtype=np.int64)
-        bwork = np.empty((2, n), dtype=np.bool_)
+        fwork = np.empty((2, n))
+        iwork = np.empty((5, n), dtype=np.int64)
         for b in range(start, stop):
-            if not _solve(cost[b], out[b], fwork, iwork, bwork):
+            if not _solve(cost[b], out[b], fwork, iwork):
                 failures[c] += 1
     return failures.sum()
 

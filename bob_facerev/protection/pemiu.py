@@ -42,9 +42,6 @@ __all__ = [
     "PEMIUComparator",
 ]
 
-# Bound on the float64 block dot products held at once by pemiu_scores (elements; 32 MiB).
-_CHUNK_ELEMENTS = 1 << 22
-
 
 def check_embeddings(X, dim=None, name="embeddings"):
     """Validate a batch of embeddings.
@@ -368,38 +365,51 @@ class PEMIU(TransformerMixin, BaseEstimator):
         }
 
 
-@numba.njit(parallel=True, cache=True)
-def _scores_kernel(G, rn, pn, rnorm, pnorm, out, n_chunks):
-    """PE-MIU scores of a chunk from block dot products.
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _block_dots(r, q, G):
+    """``G[a, b] = <r[a], q[b]>`` for block arrays ``r``, ``q`` of shape (n, K)."""
+    n = r.shape[0]
+    K = r.shape[1]
+    for a in range(n):
+        for b in range(n):
+            s = 0.0
+            for k in range(K):
+                s += r[a, k] * q[b, k]
+            G[a, b] = s
 
-    G : (R, n, C, n) float64, ``G[i, a, j, b] = <ref_i block a, probe_j block b>``
-    rn, pn : (R, n), (C, n) squared block norms; rnorm, pnorm : (R,), (C,) vector norms
-    out : (R, C) float64 output
+
+@numba.njit(parallel=True, cache=True)
+def _scores_kernel(Rb, Qb, rn, qn, rnorm, qnorm, out, n_chunks):
+    """PE-MIU scores of all pairs, parallel over chunks of pairs.
+
+    Rb, Qb : (N, n, K), (M, n, K) float64 blocks; rn, qn : (N, n), (M, n) squared block norms;
+    rnorm, qnorm : (N,), (M,) vector norms; out : (N, M) float64 output.
     """
-    R = G.shape[0]
-    n = G.shape[1]
-    C = G.shape[2]
-    total = R * C
+    N = Rb.shape[0]
+    n = Rb.shape[1]
+    M = Qb.shape[0]
+    total = N * M
     for c in numba.prange(n_chunks):
         start = c * total // n_chunks
         stop = (c + 1) * total // n_chunks
+        G = np.empty((n, n))
         cost = np.empty((n, n))
         perm = np.empty(n, dtype=np.int64)
-        fwork = np.empty((3, n))
-        iwork = np.empty((3, n), dtype=np.int64)
-        bwork = np.empty((2, n), dtype=np.bool_)
+        fwork = np.empty((2, n))
+        iwork = np.empty((5, n), dtype=np.int64)
         for t in range(start, stop):
-            i = t // C
-            j = t - i * C
+            i = t // M
+            j = t - i * M
+            _block_dots(Rb[i], Qb[j], G)
             for a in range(n):
                 for b in range(n):
-                    sq = rn[i, a] + pn[j, b] - 2.0 * G[i, a, j, b]
+                    sq = rn[i, a] + qn[j, b] - 2.0 * G[a, b]
                     cost[a, b] = np.sqrt(sq) if sq > 0.0 else 0.0
-            _solve(cost, perm, fwork, iwork, bwork)
+            _solve(cost, perm, fwork, iwork)
             s = 0.0
             for a in range(n):
-                s += G[i, a, j, perm[a]]
-            den = rnorm[i] * pnorm[j]
+                s += G[a, perm[a]]
+            den = rnorm[i] * qnorm[j]
             out[i, j] = s / den if den > 0.0 else 0.0
 
 
@@ -410,9 +420,10 @@ def pemiu_scores(references, probes, block_size):
     ``b`` of the probe; optimal assignment ``perm`` of ``C`` (exact, as
     :func:`scipy.optimize.linear_sum_assignment`); score = cosine similarity of the reference
     and the probe realigned by ``perm``, computed directly from block dot products:
-    ``sum_a <r_a, p_perm(a)> / (|r| |p|)``. Block dot products come from one matrix product per
-    chunk (costs via ``|r_a|^2 + |p_b|^2 - 2 <r_a, p_b>``, in float64); assignments and scores
-    are compiled and run on all cores.
+    ``sum_a <r_a, p_perm(a)> / (|r| |p|)``. Per pair, the ``n x n`` block dot products give the
+    costs through ``|r_a|^2 + |p_b|^2 - 2 <r_a, p_b>`` (float64, clipped at 0) and the score;
+    everything runs compiled (numba), in parallel over chunks of pairs on all cores, with no
+    memory beyond the inputs and the ``(N, M)`` output.
 
     Parameters
     ----------
@@ -441,29 +452,14 @@ def pemiu_scores(references, probes, block_size):
     n = n_blocks(d, block_size)
     out_dtype = np.result_type(R.dtype, Q.dtype)
 
-    Rb = R.astype(np.float64).reshape(N, n, block_size)
-    Qb = Q.astype(np.float64).reshape(M, n, block_size)
+    Rb = np.ascontiguousarray(R, dtype=np.float64).reshape(N, n, block_size)
+    Qb = np.ascontiguousarray(Q, dtype=np.float64).reshape(M, n, block_size)
     rn = np.einsum("iak,iak->ia", Rb, Rb)
     qn = np.einsum("jbk,jbk->jb", Qb, Qb)
     rnorm = np.sqrt(rn.sum(axis=1))
     qnorm = np.sqrt(qn.sum(axis=1))
-    Qflat = Qb.reshape(M * n, block_size)
-
     scores = np.empty((N, M), dtype=np.float64)
-    cols = max(1, min(M, _CHUNK_ELEMENTS // (n * n)))
-    rows = max(1, min(N, _CHUNK_ELEMENTS // (cols * n * n)))
-    for j0 in range(0, M, cols):
-        j1 = min(M, j0 + cols)
-        Qc = Qflat[j0 * n : j1 * n]
-        for i0 in range(0, N, rows):
-            i1 = min(N, i0 + rows)
-            G = (Rb[i0:i1].reshape(-1, block_size) @ Qc.T).reshape(i1 - i0, n, j1 - j0, n)
-            block = np.empty((i1 - i0, j1 - j0), dtype=np.float64)
-            _scores_kernel(
-                G, rn[i0:i1], qn[j0:j1], rnorm[i0:i1], qnorm[j0:j1], block,
-                _n_chunks(block.size),
-            )
-            scores[i0:i1, j0:j1] = block
+    _scores_kernel(Rb, Qb, rn, qn, rnorm, qnorm, scores, _n_chunks(N * M))
     return scores.astype(out_dtype, copy=False)
 
 
