@@ -342,3 +342,65 @@ def test_cli_with_config_file(toy_set, tmp_path):
     assert _weights(out / "last.pt")["epoch"] == 2
     result = runner.invoke(train, [str(config), "-t", str(tmp_path / "none.npz"), "-o", str(tmp_path / "x")])
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+# --------------------------------------------------------------------------- building a training set
+
+
+class _FakeCrop:
+    """Crops: a 150x150 image whose value is the photo's number; None (no face) for number 4."""
+
+    def transform(self, samples):
+        from bob.pipelines import Sample
+
+        return [Sample(None if s.data == 4 else np.full((3, 150, 150), 10 * s.data, np.uint8),
+                       parent=s) for s in samples]
+
+
+class _FakeEmbed:
+    def transform(self, samples):
+        from bob.pipelines import Sample
+
+        return [Sample(None if s.data is None else np.full(16, s.data[0, 0, 0] / 10, np.float32),
+                       parent=s) for s in samples]
+
+
+class _FakeDatabase:
+    """5 training photos, 3 validation photos (references and probes are the same samples)."""
+
+    def __init__(self):
+        from bob.pipelines import Sample, SampleSet
+
+        self.train = [Sample(i, key=f"t{i}") for i in range(5)]
+        self.val = [SampleSet([Sample(i, key=f"v{i}")], key=f"v{i}") for i in range(5, 8)]
+
+    def background_model_samples(self):
+        return self.train
+
+    def references(self, group="dev"):
+        return self.val
+
+    def probes(self, group="dev"):
+        return self.val
+
+
+def test_build_training_set_keeps_database_split(tmp_path):
+    from types import SimpleNamespace
+
+    from bob_facerev.attack.dataset import build_training_set
+
+    pipe = SimpleNamespace(steps=[("crop", _FakeCrop()), ("embed", _FakeEmbed())])
+    out = tmp_path / "built.npz"
+    build_training_set(_FakeDatabase(), "toy", out, transformer=pipe, batch_size=3, progress=False)
+    d = load_training_set(out)
+    assert list(d["keys"]) == ["t0", "t1", "t2", "t3", "v5", "v6", "v7"]  # t4: no face, left out
+    assert list(d["validation"]) == [False] * 4 + [True] * 3
+    assert d["faces"].shape == (7, 3, 112, 112) and d["faces"].dtype == np.uint8
+    np.testing.assert_array_equal(d["faces"][:, 0, 0, 0], [0, 10, 20, 30, 50, 60, 70])
+    np.testing.assert_array_equal(d["embeddings"][:, 0], [0, 1, 2, 3, 5, 6, 7])
+    assert d["metadata"]["model"] == "toy" and d["metadata"]["n_skipped"] == 1
+    # the trainer follows the file's split
+    r = train_generator(out, tmp_path / "run", epochs=1, w_id=0, batch_size=2, progress=False,
+                        grid_size=2)
+    m = r["metadata"]
+    assert (m["n_train"], m["n_validation"], m["recipe"]["split"]) == (4, 3, "file")

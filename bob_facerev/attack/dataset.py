@@ -10,6 +10,9 @@ A training set is built once through the Bob pipeline and cached in one ``.npz``
     ``(N,)`` str, the sample keys (the protection's per-template randomness follows them).
 ``metadata``
     0-d str, JSON: at least ``{"model": name, "embedding_size": d}``.
+``validation`` (optional)
+    ``(N,)`` bool, the database's own validation samples (FFHQ's seeded 90/10 split); when present
+    the trainer uses this split instead of drawing one.
 
 The file loads without pickle (``allow_pickle=False``).
 """
@@ -37,7 +40,7 @@ def _atomic_savez(path, **arrays):
     os.replace(tmp, path)
 
 
-def save_training_set(path, faces, embeddings, keys, metadata=None):
+def save_training_set(path, faces, embeddings, keys, metadata=None, validation=None):
     """Write a training set file atomically.
 
     Parameters
@@ -49,6 +52,8 @@ def save_training_set(path, faces, embeddings, keys, metadata=None):
     keys : sequence of str, (N,)
     metadata : dict, optional
         JSON-serialisable; should hold ``model``; ``embedding_size`` is set from the data.
+    validation : array-like of bool, (N,), optional
+        Marks the validation samples of a fixed split.
     """
     faces = np.asarray(faces)
     embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -57,9 +62,13 @@ def save_training_set(path, faces, embeddings, keys, metadata=None):
     metadata = dict(metadata or {})
     metadata["embedding_size"] = int(embeddings.shape[1])
     metadata.setdefault("n_samples", int(len(faces)))
-    _atomic_savez(
-        path, faces=faces, embeddings=embeddings, keys=keys, metadata=np.array(json.dumps(metadata))
-    )
+    arrays = dict(faces=faces, embeddings=embeddings, keys=keys, metadata=np.array(json.dumps(metadata)))
+    if validation is not None:
+        validation = np.asarray(validation, dtype=bool)
+        if validation.shape != (len(faces),):
+            raise ValueError(f"{path}: validation must be (N,) bool with N = {len(faces)}")
+        arrays["validation"] = validation
+    _atomic_savez(path, **arrays)
 
 
 def _check_arrays(faces, embeddings, keys, name):
@@ -84,7 +93,8 @@ def load_training_set(path):
     -------
     dict
         ``faces`` (N, 3, 112, 112) uint8, ``embeddings`` (N, d) float32, ``keys`` (N,) str,
-        ``metadata`` dict (with ``embedding_size``; ``model`` when known).
+        ``metadata`` dict (with ``embedding_size``; ``model`` when known), ``validation`` (N,) bool
+        or None.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -95,8 +105,8 @@ def load_training_set(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             files = set(npz.files)
-            arrays = {name: npz[name] for name in ("faces", "embeddings", "keys", "metadata")
-                      if name in files}
+            arrays = {name: npz[name] for name in
+                      ("faces", "embeddings", "keys", "metadata", "validation") if name in files}
         metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"training set {path!r} is unreadable (corrupt?): {e}") from e
@@ -111,7 +121,11 @@ def load_training_set(path):
         keys = np.array([str(i) for i in range(len(faces))])
     _check_arrays(faces, embeddings, keys, name=repr(path))
     metadata["embedding_size"] = int(embeddings.shape[1])
-    return {"faces": faces, "embeddings": embeddings, "keys": keys, "metadata": metadata}
+    validation = arrays.get("validation")
+    if validation is not None and validation.shape != (len(faces),):
+        raise ValueError(f"training set {path!r}: validation flags do not match the {len(faces)} faces")
+    return {"faces": faces, "embeddings": embeddings, "keys": keys, "metadata": metadata,
+            "validation": None if validation is None else validation.astype(bool)}
 
 
 def file_digest(path, chunk=1 << 22):
@@ -228,81 +242,116 @@ class ReconstructionDataset:
         return torch.from_numpy(self.faces[j].copy()), torch.from_numpy(self.embeddings[j].copy()), j
 
 
-def build_training_set(samples, model, output, checkpoint=None, transformer=None, progress=True):
-    """Crop and embed face images once through the Bob pipeline and cache them as a training set.
+def build_training_set(samples, model, output, checkpoint=None, transformer=None, batch_size=64,
+                       progress=True):
+    """Crop and embed face photos once through the Bob pipeline and cache them as a training set.
 
     Parameters
     ----------
     samples : bob database or list of bob.pipelines.Sample
         Raw face photos (Bob format ``(3, H, W)`` uint8, optional eye annotations). A database is read
-        through ``background_model_samples()`` when it has them, otherwise all its samples
-        (``all_samples()``).
+        through ``background_model_samples()`` when it has some (FFHQ's training group), otherwise
+        ``all_samples()``.
     model : str
         Extractor name (``"dlib"``, ``"arcface"``, ``"elasticface"``).
     output : str or os.PathLike
         The ``.npz`` file to write (atomically).
     checkpoint : str, optional
         The extractor's weights (default: configured/bundled).
-    transformer : sklearn Pipeline, optional
-        Crop + embed (default ``bob_facerev.pipelines.embedding_transformer(model, checkpoint=...)``);
-        its first step must be the :class:`~bob_facerev.face.crop.FaceCropper`.
+    transformer : sklearn.pipeline.Pipeline, optional
+        Crop + embed on Bob samples (default
+        ``bob_facerev.pipelines.embedding_transformer(model, checkpoint)``); its first step crops
+        (:class:`~bob_facerev.face.crop.FaceCropper`), the following ones embed the crops.
+    batch_size : int
+        Samples per chunk.
     progress : bool
         Show a progress bar.
 
     Returns
     -------
     str
-        ``output``.
+        ``output``. Samples where no face was found are left out (logged).
+
+    Notes
+    -----
+    The embeddings come from the model's own crop (e.g. dlib's 150x150 chip); the stored faces are
+    that crop resized to 112x112 (:func:`bob_facerev.face.crop.to_attack_size`), which is what the
+    generator learns to output.
     """
+    import logging
+
     from ..face.crop import to_attack_size
 
-    samples = _as_samples(samples)
+    samples, is_validation = _as_samples(samples)
     if not samples:
         raise ValueError("build_training_set got no samples")
     if transformer is None:
         from ..pipelines import embedding_transformer
 
-        kwargs = {} if checkpoint is None else {"checkpoint": checkpoint}
-        transformer = embedding_transformer(model, **kwargs)
-    steps = list(transformer.steps) if hasattr(transformer, "steps") else [(None, transformer)]
-    cropper, extractor = steps[0][1], steps[1:]
+        transformer = embedding_transformer(model, checkpoint=checkpoint)
+    steps = [step for _, step in transformer.steps]
+    cropper, embedders = steps[0], steps[1:]
 
-    faces, embeddings, keys = [], [], []
-    batch = 64
-    it = range(0, len(samples), batch)
+    faces, embeddings, keys, validation = [], [], [], []
+    it = range(0, len(samples), batch_size)
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(it, desc=f"embedding ({model})", unit="batch")
+        it = tqdm(it, desc=f"crop + embed ({model})", unit="batch")
+    skipped = 0
     for start in it:
-        chunk = samples[start : start + batch]
+        chunk = samples[start : start + batch_size]
         crops = cropper.transform(chunk)
         X = crops
-        for _, step in extractor:
+        for step in embedders:
             X = step.transform(X)
-        crops_data = [getattr(c, "data", c) for c in crops]
-        X = [getattr(x, "data", x) for x in X] if isinstance(X, list) else X
-        faces.extend(np.asarray(to_attack_size(c), dtype=np.uint8) for c in crops_data)
-        embeddings.append(np.asarray(X, dtype=np.float32).reshape(len(chunk), -1))
-        keys.extend(str(getattr(s, "key", start + i)) for i, s in enumerate(chunk))
+        if len(X) != len(chunk):
+            raise ValueError(f"the embedding pipeline returned {len(X)} samples for {len(chunk)}")
+        for i, (sample, crop, emb) in enumerate(zip(chunk, crops, X)):
+            crop, emb = getattr(crop, "data", crop), getattr(emb, "data", emb)
+            if crop is None or emb is None:
+                skipped += 1
+                continue
+            faces.append(to_attack_size(crop))
+            embeddings.append(np.asarray(emb, dtype=np.float32).reshape(-1))
+            keys.append(str(getattr(sample, "key", start + i)))
+            validation.append(is_validation[start + i])
+    if skipped:
+        logging.getLogger(__name__).warning(
+            "build_training_set: no face found in %d of %d samples (left out)", skipped, len(samples)
+        )
+    if not faces:
+        raise ValueError("build_training_set: no face found in any sample")
     save_training_set(
         output,
-        np.stack(faces),
-        np.concatenate(embeddings),
+        np.stack(faces).astype(np.uint8),
+        np.stack(embeddings),
         keys,
-        metadata={"model": str(model), "checkpoint": None if checkpoint is None else str(checkpoint)},
+        metadata={"model": str(model), "checkpoint": None if checkpoint is None else str(checkpoint),
+                  "n_skipped": int(skipped)},
+        validation=validation if any(validation) else None,
     )
     return os.fspath(output)
 
 
 def _as_samples(samples):
+    """``(samples, is_validation)``: a database's training samples (``background_model_samples``)
+    followed by its validation samples (``references`` + ``probes`` of ``dev``, one per key), or
+    all its samples, or the given list."""
     if hasattr(samples, "background_model_samples"):
-        try:
-            out = list(samples.background_model_samples())
-        except Exception:  # noqa: BLE001 - databases without a training group
-            out = []
-        if out:
-            return out
+        train = list(samples.background_model_samples())
+        if train:
+            seen = {getattr(s, "key", None) for s in train}
+            val = []
+            for getter in ("references", "probes"):
+                for template in getattr(samples, getter, lambda **k: [])(group="dev"):
+                    for s in getattr(template, "samples", [template]):
+                        key = getattr(s, "key", None)
+                        if key not in seen:
+                            seen.add(key)
+                            val.append(s)
+            return train + val, [False] * len(train) + [True] * len(val)
     if hasattr(samples, "all_samples"):
-        return list(samples.all_samples())
-    return list(samples)
+        samples = samples.all_samples()
+    samples = list(samples)
+    return samples, [False] * len(samples)

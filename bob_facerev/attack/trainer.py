@@ -418,7 +418,8 @@ def train_generator(
     seed : int
         Initial weights and data order.
     split_seed, validation_fraction : int, float
-        The random train/validation split (study: 2021, 0.1).
+        The random train/validation split (study: 2021, 0.1), used unless the training set file
+        carries its database's own split (``validation`` flags, e.g. FFHQ's seeded 90/10).
     max_samples : int, optional
         Use a random subset of the training set (after ``split_seed``).
     quick : bool
@@ -482,8 +483,13 @@ def train_generator(
     used = np.arange(n_file)
     if max_samples is not None and int(max_samples) < n_file:
         used = np.sort(np.random.RandomState(split_seed).permutation(n_file)[: int(max_samples)])
-    train_pos, val_pos = split_indices(len(used), validation_fraction, split_seed)
-    train_idx, val_idx = used[train_pos], used[val_pos]
+    if data["validation"] is not None and max_samples is None:
+        split = "file"  # the database's own split (FFHQ: seeded 90/10)
+        train_idx, val_idx = np.flatnonzero(~data["validation"]), np.flatnonzero(data["validation"])
+    else:
+        split = "random"
+        train_pos, val_pos = split_indices(len(used), validation_fraction, split_seed)
+        train_idx, val_idx = used[train_pos], used[val_pos]
     embeddings = protect_embeddings(
         data["embeddings"], data["keys"], protection, block_size, moved_blocks, protection_seed
     )
@@ -505,7 +511,7 @@ def train_generator(
         epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), lr_step=int(lr_step),
         lr_gamma=float(lr_gamma), w_ssim=float(w_ssim), w_id=float(w_id), seed=int(seed),
         split_seed=int(split_seed), validation_fraction=float(validation_fraction),
-        max_samples=None if max_samples is None else int(max_samples),
+        max_samples=None if max_samples is None else int(max_samples), split=split,
         optimizer="Adam", scheduler="StepLR",
     )
     metadata = dict(
