@@ -130,7 +130,7 @@ def _check_labels(y, name="y"):
     return y
 
 
-def balanced_indices(y, seed=42):
+def balanced_indices(y, seed=42, n_per_class=None):
     """Indices of a class-balanced subset: the majority class is undersampled at random.
 
     Parameters
@@ -138,16 +138,24 @@ def balanced_indices(y, seed=42):
     y : array_like, shape (N,)
         Two classes.
     seed : int
+    n_per_class : int, optional
+        Samples per class (at most the minority's count; default: the minority's count).
 
     Returns
     -------
-    ndarray of int64, shape (2 * n_minority,)
+    ndarray of int64, shape (2 * n,)
         Sorted row indices; reproducible under ``seed``.
     """
     y = _check_labels(y)
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
     n = counts.min()
+    if n_per_class is not None:
+        if n_per_class > n:
+            raise ValueError(
+                f"n_per_class={n_per_class} is more than the {n} samples of the smaller class"
+            )
+        n = int(n_per_class)
     picked = [
         rng.choice(np.flatnonzero(y == c), size=n, replace=False) if k > n else np.flatnonzero(y == c)
         for c, k in zip(classes, counts)
@@ -240,6 +248,7 @@ def leakage_table(
     seed=42,
     balance=True,
     pemiu_seed=0,
+    n_per_gender=None,
     progress=True,
 ):
     """The leakage table: protections x threat models x classifiers.
@@ -266,6 +275,8 @@ def leakage_table(
         Undersample the majority gender (:func:`balanced_indices`).
     pemiu_seed : int
         Seed of the PE-MIU permutations.
+    n_per_gender : int, optional
+        With ``balance``: samples per gender (default: all of the smaller gender).
     progress : bool
         Show a tqdm progress bar.
 
@@ -298,7 +309,7 @@ def leakage_table(
     known = np.flatnonzero(labels >= 0)
     if len(known) < len(labels):
         logger.warning("%d samples of unknown gender left out", len(labels) - len(known))
-    rows = known[balanced_indices(labels[known], seed)] if balance else known
+    rows = known[balanced_indices(labels[known], seed, n_per_gender)] if balance else known
     X, y, keys = X[rows], labels[rows], keys[rows]
     R = None if R is None else R[rows]
     folds = stratified_folds(y, n_splits, seed)

@@ -128,6 +128,12 @@ def _write_text(path, text):
 @click.option("--pemiu-seed", default=0, show_default=True, help="Seed of the PE-MIU permutations.")
 @click.option("--no-balance", is_flag=True, help="Keep the gender imbalance (no undersampling).")
 @click.option(
+    "--per-gender",
+    type=int,
+    default=None,
+    help="Balanced sample size per gender (default: all of the smaller gender; the study: 1471).",
+)
+@click.option(
     "--output",
     "-o",
     default="gender",
@@ -148,6 +154,7 @@ def gender(
     seed,
     pemiu_seed,
     no_balance,
+    per_gender,
     output,
 ):
     """Gender prediction accuracy from clean, PE-MIU protected and reconstructed templates."""
@@ -184,6 +191,7 @@ def gender(
             seed=seed,
             balance=not no_balance,
             pemiu_seed=pemiu_seed,
+            n_per_gender=per_gender,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
