@@ -12,9 +12,10 @@ sample, so listing resources and ``--help`` work without ArcFace/ElasticFace wei
 from __future__ import annotations
 
 from bob.bio.base.algorithm import Distance
-from bob.bio.base.pipelines import PipelineSimple
 from bob.pipelines import SampleSet, SampleWrapper, wrap
 from sklearn.pipeline import Pipeline, make_pipeline
+
+from bob_facerev.distributed import GPURoutedPipelineSimple
 
 
 class CosineSimilarity(Distance):
@@ -123,7 +124,7 @@ def verification_pipeline(
         model, checkpoint=checkpoint, annotator=annotator, batch_size=batch_size, device=device
     )
     if block_size is None:
-        return PipelineSimple(transformer, CosineSimilarity())
+        return GPURoutedPipelineSimple(transformer, CosineSimilarity())
 
     from bob_facerev.face.registry import get_model_spec
     from bob_facerev.protection.pemiu import PEMIU, PEMIUComparator, n_blocks
@@ -131,4 +132,4 @@ def verification_pipeline(
     n_blocks(get_model_spec(model).embedding_size, block_size)  # K must divide d: fail now
     pemiu = wrap(["sample"], PEMIU(block_size=block_size))  # per-sample key -> permutation
     protected = Pipeline(transformer.steps + [("pemiu", pemiu)])
-    return PipelineSimple(protected, PEMIUComparator(block_size=block_size))
+    return GPURoutedPipelineSimple(protected, PEMIUComparator(block_size=block_size))

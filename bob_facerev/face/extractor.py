@@ -118,7 +118,8 @@ class FaceEmbedding(TransformerMixin, BaseEstimator):
         return state
 
     def _more_tags(self):
-        return {"requires_fit": False, "stateless": True}
+        # facerev_gpu: routed to GPU workers under Dask (bob_facerev.distributed)
+        return {"requires_fit": False, "stateless": True, "facerev_gpu": True}
 
     def fit(self, X, y=None):
         return self
