@@ -344,6 +344,29 @@ def test_cli_with_config_file(toy_set, tmp_path):
     assert result.exit_code != 0 and "does not exist" in result.output
 
 
+def test_cli_default_identity_network_is_the_attacked_model(toy_set, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import bob_facerev.face.network
+    from bob_facerev.script.train import train
+
+    asked = []
+
+    def fake_loader(model, checkpoint=None):
+        asked.append((model, checkpoint))
+        return _tiny_id()
+
+    monkeypatch.setattr(bob_facerev.face.network, "load_embedding_network", fake_loader)
+    out = tmp_path / "white-box"
+    result = CliRunner().invoke(train, ["-t", toy_set, "-o", str(out), "-e", "1", "-b", "4",
+                                        "--validation-fraction", "0.25", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert asked == [("toy", None)]
+    state = _weights(out / "last.pt")
+    assert state["metadata"]["id_model"] == "toy"
+    assert state["history"][0]["train_id"] > 0
+
+
 # --------------------------------------------------------------------------- building a training set
 
 

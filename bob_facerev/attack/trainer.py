@@ -497,7 +497,7 @@ def train_generator(
     # ---- identity network
     if id_network is not None:
         id_name = getattr(id_network, "model_name", type(id_network).__name__)
-    elif w_id > 0 and str(id_model).lower() != "none":
+    elif w_id > 0 and (id_model is None or str(id_model).lower() != "none"):
         id_name = str(id_model or model)
         from ..face.network import load_embedding_network
 

@@ -96,7 +96,12 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
     """
     import os
 
+    from clapper.logging import setup
+
     from ..attack.trainer import train_generator
+
+    if not logger.handlers:  # -v/-vv/-vvv set the level; show the epoch summaries on the console
+        setup("bob_facerev")
 
     training_set = os.fspath(training_set)
     if not os.path.exists(training_set):
