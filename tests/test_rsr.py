@@ -146,6 +146,15 @@ def test_protection_metadata():
         rsr.protection_metadata("dlib", None, 4)
 
 
+def test_nan_scores_survive_the_file(tmp_path):
+    from bob.bio.base.score.load import split_csv_vuln
+
+    path = _write(tmp_path, attack=np.r_[ATTACK, np.nan])
+    assert np.isnan(split_csv_vuln(str(path))["spoof"]).sum() == 1
+    r = rsr.evaluate_score_files([path], fmrs=[0.01]).iloc[0]
+    assert (r.n_attacks, r.n_failed, r.n_accepted) == (20, 1, 15)
+
+
 def test_write_rejects_bad_input(tmp_path):
     bf = _bona_fide()
     with pytest.raises(ValueError, match=".csv"):

@@ -119,9 +119,8 @@ class RSRResult:
         return {**asdict(self), "rsr": self.rsr}
 
 
-def _scores(x, name):
-    x = np.asarray(x, dtype=np.float64).ravel()
-    return x
+def _scores(x):
+    return np.asarray(x, dtype=np.float64).ravel()
 
 
 def _drop_nan(x):
@@ -164,7 +163,7 @@ def fmr_thresholds(negatives, fmrs=DEFAULT_FMRS):
     import bob.measure
 
     fmrs = _check_fmrs(fmrs)
-    neg, _ = _drop_nan(_scores(negatives, "negatives"))
+    neg, _ = _drop_nan(_scores(negatives))
     if neg.size < 2:
         raise ValueError(
             f"{neg.size} impostor score(s): a threshold at an FMR needs at least 2 bona fide "
@@ -209,9 +208,9 @@ def reversibility_success_rate(attack_scores, negatives, positives=None, fmrs=DE
     """
     import bob.measure
 
-    attacks, n_failed = _drop_nan(_scores(attack_scores, "attack_scores"))
-    pos = np.empty(0) if positives is None else _drop_nan(_scores(positives, "positives"))[0]
-    neg = _drop_nan(_scores(negatives, "negatives"))[0]
+    attacks, n_failed = _drop_nan(_scores(attack_scores))
+    pos = np.empty(0) if positives is None else _drop_nan(_scores(positives))[0]
+    neg = _drop_nan(_scores(negatives))[0]
     eer = float(bob.measure.eer(neg, pos)) if pos.size and neg.size else math.nan
     results = []
     for t in fmr_thresholds(neg, fmrs):
@@ -380,7 +379,8 @@ def write_vuln_scores(path, bona_fide, attack, attack_type=ATTACK_TYPE, metadata
     df = df[order]
     for c in order[:-1]:
         df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
-    return _atomic_write_text(path, df.to_csv(index=False, float_format="%.9g"))
+    # NaN scores as "nan": Bob's reader calls float() on the field, "" would fail
+    return _atomic_write_text(path, df.to_csv(index=False, float_format="%.9g", na_rep="nan"))
 
 
 def read_vuln_scores(path):
@@ -406,7 +406,11 @@ def read_vuln_scores(path):
         raise ValueError(
             f"{str(path)!r} is not a Bob CSV score file: it lacks the column(s) {missing}"
         )
-    df["score"] = pd.to_numeric(df["score"].replace("", "nan"), errors="raise").astype(float)
+    try:  # float() as Bob's reader: "nan" is a failure to acquire, "" an error
+        df["score"] = df["score"].map(float).astype(np.float64)
+    except ValueError as e:
+        raise ValueError(f"{str(path)!r}: a score is not a number ({e}); write missing "
+                         "scores as nan") from e
     if "probe_attack_type" not in df.columns:
         df["probe_attack_type"] = ""
     is_attack = df["probe_attack_type"] != ""
@@ -458,8 +462,8 @@ def write_measure_scores(path, negatives, positives):
 
     ``bob measure metrics|det|roc|hist FILE`` read it (:func:`bob.measure.load.split`).
     """
-    neg = _scores(negatives, "negatives")
-    pos = _scores(positives, "positives")
+    neg = _scores(negatives)
+    pos = _scores(positives)
     lines = [f"-1 {s:.9g}\n" for s in neg] + [f"1 {s:.9g}\n" for s in pos]
     return _atomic_write_text(path, "".join(lines))
 
@@ -470,7 +474,7 @@ def write_four_column_scores(path, claimed_ids, real_ids, labels, scores):
     A line is positive when ``claimed_id == real_id``; ``bob bio metrics|det FILE`` read it.
     Spaces in ids are replaced by ``_`` (the format splits on spaces).
     """
-    scores = _scores(scores, "scores")
+    scores = _scores(scores)
     if not len(claimed_ids) == len(real_ids) == len(labels) == len(scores):
         raise ValueError("claimed_ids, real_ids, labels and scores must have the same length")
     lines = [
