@@ -1,7 +1,7 @@
 """Gender leakage on real embeddings: UTKFace faces, dlib ResNet (128-d), PE-MIU random per template.
 
 Reads the UTKFace embedding cache (``embeddings`` (N, 128), ``gender`` with UTKFace's 0 = male,
-1 = female, optional ``keys``), made by the face part's cache script from
+1 = female, optional ``keys`` or ``files``), made by the face part's cache script from
 ``shared/data/utkface``. Draws a gender-balanced sample of the study's size (1,471 per gender,
 seed 42), and prints the leakage table (unprotected; PE-MIU K in {8, 16, 32, 64}, both threat
 models; 10-fold stratified CV) as markdown, with the time it took. Writes the CSV and markdown
@@ -41,7 +41,8 @@ def main(argv=None):
     with np.load(args.cache, allow_pickle=False) as f:
         X = f["embeddings"]
         gender = f["gender"]
-        keys = f["keys"] if "keys" in f.files else None
+        # PE-MIU permutations are seeded per sample key: the file names when there are no keys
+        keys = f["keys"] if "keys" in f.files else (f["files"] if "files" in f.files else None)
     labels = parse_gender(list(gender))
     print(
         f"{args.cache}: {X.shape[0]} embeddings of dimension {X.shape[1]}; gender classes "

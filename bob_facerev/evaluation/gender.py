@@ -374,7 +374,7 @@ def plot_leakage(table, path, title="Gender prediction accuracy"):
     groups = list(dict.fromkeys(zip(table["protection"], table["threat_model"])))
     classifiers = list(dict.fromkeys(table["classifier"]))
     width = 0.8 / len(classifiers)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups) + 2), 4.5))
     x = np.arange(len(groups))
     for j, clf in enumerate(classifiers):
         sub = table[table["classifier"] == clf].set_index(["protection", "threat_model"])
@@ -384,10 +384,10 @@ def plot_leakage(table, path, title="Gender prediction accuracy"):
     ax.axhline(0.5, color="k", lw=0.8, ls="--")
     ax.set_xticks(x)
     ax.set_xticklabels([p if tm == "none" else f"{p}\n{tm}" for p, tm in groups], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy (dashed: chance)")
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=len(classifiers), loc="upper right")
+    ax.legend(fontsize=7, ncol=len(classifiers), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=120)
