@@ -6,7 +6,7 @@ Run by hand (after the UTKFace embedding cache exists)::
         [--embeddings /work/cache/utkface_dlib.npz] [--output results/deshuffle_utkface] \\
         [--plot doc/_static/deshuffle_learning_curve.png]
 
-The embeddings are split at random into an attacker half and a victim half (no image in both).
+K = 4, 8, 16, 32, 64 (32 to 2 blocks of the 128-d dlib embeddings). The embeddings are split at random into an attacker half and a victim half (no image in both).
 The victims are protected with random-per-template PE-MIU (and, as a second table, one fixed
 permutation moving all blocks, attacked per template and pooled over all victims); growing attacker subsets (3 random draws per size) fit
 a :class:`~bob_facerev.attack.deshuffle.Deshuffler` with the position-mean scorer and the
@@ -32,7 +32,7 @@ def run(attacker, victims, protection, moved_blocks, sizes, repeats, seed):
         ("gaussian", "auto", "gaussian auto"),
         ("gaussian", 1e-3, "gaussian reg=1e-3"),
     ):
-        t = learning_curve(attacker, victims, block_sizes=(8, 16, 32, 64), scorers=(scorer,),
+        t = learning_curve(attacker, victims, block_sizes=(4, 8, 16, 32, 64), scorers=(scorer,),
                            sizes=sizes, protection=protection, moved_blocks=moved_blocks,
                            repeats=repeats, reg=reg, seed=seed)
         t["scorer"] = label

@@ -64,7 +64,10 @@ def _blocks(X, block_size, name):
 class MeanScorer:
     """Cost = squared L2 distance between a protected block and each position's mean block.
 
-    Attributes (after ``fit``): ``means_`` ``(n, K)``.
+    Attributes
+    ----------
+    means_ : ndarray, shape (n, K)
+        Mean block of every position.
     """
 
     def fit(self, blocks):
@@ -95,9 +98,17 @@ class GaussianScorer:
         weak for many. A small fixed weight over-fits when the attacker has about ``K``
         embeddings or fewer.
 
-    Attributes (after ``fit``): ``means_`` ``(n, K)``, ``covariances_`` ``(n, K, K)``,
-    ``whiteners_`` ``(n, K, K)`` (``W_p W_p^T = S_p^{-1}``), ``log_norms_`` ``(n,)``,
-    ``shrinkage_`` ``(n,)`` (the weight used per position).
+    Attributes
+    ----------
+    means_ : ndarray, shape (n, K)
+    covariances_ : ndarray, shape (n, K, K)
+        The shrunk covariances ``S_p``.
+    whiteners_ : ndarray, shape (n, K, K)
+        ``W_p`` with ``W_p W_p^T`` the inverse of ``S_p``.
+    log_norms_ : ndarray, shape (n,)
+        Log normalising constants of the Gaussians.
+    shrinkage_ : ndarray, shape (n,)
+        The shrinkage weight used per position.
     """
 
     def __init__(self, reg=1e-3):
