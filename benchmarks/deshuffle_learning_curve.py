@@ -6,12 +6,13 @@ Run by hand (after the UTKFace embedding cache exists)::
         [--embeddings /work/cache/utkface_dlib.npz] [--output results/deshuffle_utkface] \\
         [--plot doc/_static/deshuffle_learning_curve.png]
 
-K = 4, 8, 16, 32, 64 (32 to 2 blocks of the 128-d dlib embeddings). The embeddings are split at random into an attacker half and a victim half (no image in both).
-The victims are protected with random-per-template PE-MIU (and, as a second table, one fixed
-permutation moving all blocks, attacked per template and pooled over all victims); growing attacker subsets (3 random draws per size) fit
-a :class:`~bob_facerev.attack.deshuffle.Deshuffler` with the position-mean scorer and the
-Gaussian scorer (Ledoit-Wolf shrinkage, and the fixed default ``reg=1e-3``). Prints markdown
-tables, writes the CSVs into ``--output`` and the learning-curve plot to ``--plot``.
+K = 4, 8, 16, 32, 64 (32 to 2 blocks of the 128-d dlib embeddings). The embeddings are split
+at random into an attacker half and a victim half (no image in both). The victims are protected
+with random-per-template PE-MIU (and, as a second table, one fixed permutation moving all
+blocks, attacked per template and pooled over all victims); growing attacker subsets (3 random
+draws per size) fit a :class:`~bob_facerev.attack.deshuffle.Deshuffler` with the position-mean
+scorer and the Gaussian scorer (Ledoit-Wolf shrinkage, and the fixed default ``reg=1e-3``).
+Prints markdown tables, writes the CSVs into ``--output`` and the learning-curve plot to ``--plot``.
 """
 
 import argparse
