@@ -138,21 +138,23 @@ class FaceEmbedding(TransformerMixin, BaseEstimator):
             return np.zeros((0, net.embedding_size), dtype=np.float32)
         param = next(net.parameters())
         device, dtype = param.device, param.dtype
+        # on CUDA, crops are stacked straight into pinned memory (one host copy, async upload)
+        pinned = device.type == "cuda"
         out = np.empty((len(crops), net.embedding_size), dtype=np.float32)
-        # crops of one size are stacked; mixed sizes are embedded group by group
-        by_shape = {}
+        # crops of one size and kind are stacked; mixed inputs are embedded group by group
+        groups = {}
         for i, c in enumerate(crops):
-            by_shape.setdefault(c.shape, []).append(i)
+            groups.setdefault((c.shape, c.dtype == np.uint8), []).append(i)
         with torch.inference_mode():
-            for indices in by_shape.values():
+            for (shape, is_uint8), indices in groups.items():
+                host_dtype = torch.uint8 if is_uint8 else torch.float32
                 for start in range(0, len(indices), self.batch_size):
                     idx = indices[start : start + self.batch_size]
-                    batch = np.stack([crops[i] for i in idx])
-                    x = torch.from_numpy(batch).to(device)
-                    if batch.dtype == np.uint8:
-                        x = x.to(dtype) / 255.0
-                    else:
-                        x = x.to(dtype)
+                    host = torch.empty((len(idx), *shape), dtype=host_dtype, pin_memory=pinned)
+                    np.stack([crops[i] for i in idx], out=host.numpy())
+                    x = host.to(device, non_blocking=pinned).to(dtype)
+                    if is_uint8:
+                        x = x / 255.0
                     emb = net(x).float()
                     if self.normalize:
                         emb = torch.nn.functional.normalize(emb, dim=1)
