@@ -10,6 +10,9 @@ _EXPORTS = {
     "load_embedding_network": "network",
     "EmbeddingNetwork": "network",
     "FaceEmbedding": "extractor",
+    "FaceCropper": "crop",
+    "ATTACK_SIZE": "crop",
+    "DlibAnnotator": "annotator",
 }
 
 __all__ = sorted(_EXPORTS)
