@@ -53,7 +53,7 @@ def test_block_distance_costs_equal_scipy():
     ],
     ids=["ties", "zeros", "constant", "large", "negative", "equal-rows"],
 )
-@pytest.mark.parametrize("n", [2, 5, 16, 32])
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 16, 32])
 def test_degenerate_costs_reach_the_optimum(make, n):
     rng = np.random.default_rng(n)
     cost = make(rng, (50, n, n))

@@ -5,11 +5,13 @@ PE-MIU compares two templates by optimally matching their blocks (the Hungarian 
 ``N * M`` small problems; :func:`batched_assignment` solves them all in compiled code (numba),
 spread over the CPU cores.
 
-The solver is the O(n^3) shortest-augmenting-path form of the Hungarian method with dual
-potentials (Kuhn-Munkres as refined by Tomizawa and Jonker-Volgenant, in the formulation of
-Crouse, IEEE TAES 2016, that scipy also implements): rows are inserted one at a time and each
-insertion runs a Dijkstra-like search for the cheapest augmenting path on reduced costs. It is exact: the total cost equals that of :func:`scipy.optimize.linear_sum_assignment`,
-and the permutation is the same whenever the optimum is unique.
+The solver is LAPJV (Jonker and Volgenant, Computing 38, 1987), the O(n^3) shortest augmenting
+path form of the Hungarian method: column reduction, reduction transfer and augmenting row
+reduction start a partial assignment with feasible dual prices, then every row left free is
+inserted by a Dijkstra search for the cheapest augmenting path on reduced costs. Matrices with
+``n <= 4`` are solved by enumerating the permutations (faster at that size). It is exact: the
+total cost equals that of :func:`scipy.optimize.linear_sum_assignment`, and the permutation is
+the same whenever the optimum is unique.
 
 This module is the only assignment solver of the package: the PE-MIU comparator
 (:func:`bob_facerev.protection.pemiu.pemiu_scores`) and the de-shuffling attack use it.
@@ -19,6 +21,55 @@ import numba
 import numpy as np
 
 __all__ = ["batched_assignment"]
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_small(cost, perm):
+    """Exact assignment for ``n <= 4`` by enumerating the (at most 24) permutations.
+
+    Faster than the general solver at this size (PE-MIU with K=128 on 512-d embeddings has
+    n=4). Among equal optima the first in lexicographic order is returned.
+    """
+    n = cost.shape[0]
+    if n == 0:
+        return True
+    if n == 1:
+        perm[0] = 0
+        return True
+    best = np.inf
+    total = n * (n - 1) // 2  # sum of the column indices, gives the last one
+    for a in range(n):
+        ca = cost[0, a]
+        for b in range(n):
+            if b == a:
+                continue
+            cb = ca + cost[1, b]
+            if n == 2:
+                if cb < best:
+                    best = cb
+                    perm[0] = a
+                    perm[1] = b
+                continue
+            for c in range(n):
+                if c == a or c == b:
+                    continue
+                cc = cb + cost[2, c]
+                if n == 3:
+                    if cc < best:
+                        best = cc
+                        perm[0] = a
+                        perm[1] = b
+                        perm[2] = c
+                    continue
+                d = total - a - b - c
+                cd = cc + cost[3, d]
+                if cd < best:
+                    best = cd
+                    perm[0] = a
+                    perm[1] = b
+                    perm[2] = c
+                    perm[3] = d
+    return best < np.inf
 
 
 @numba.njit(cache=True, nogil=True)
@@ -57,9 +108,8 @@ def _solve(cost, perm, fwork, iwork):
     pred = iwork[3]
     matches = iwork[4]
     big = np.inf
-    if n == 1:
-        perm[0] = 0
-        return True
+    if n <= 4:
+        return _solve_small(cost, perm)
 
     # column reduction: each column to its cheapest row (the last column wins ties for a row)
     for i in range(n):

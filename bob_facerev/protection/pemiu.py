@@ -29,7 +29,7 @@ import numpy as np
 from bob.bio.base.pipelines import BioAlgorithm
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .assignment import _n_chunks, _solve
+from .assignment import _solve
 
 __all__ = [
     "check_embeddings",
@@ -366,8 +366,12 @@ class PEMIU(TransformerMixin, BaseEstimator):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _block_dots(r, q, G):
-    """``G[a, b] = <r[a], q[b]>`` for block arrays ``r``, ``q`` of shape (n, K)."""
+def _block_costs(r, q, r_sq, q_sq, G, cost):
+    """Block dot products and L2 costs of one pair (finite inputs only: fastmath).
+
+    r, q : (n, K) blocks; r_sq, q_sq : (n,) squared block norms;
+    G[a, b] = <r[a], q[b]> and cost[a, b] = sqrt(max(r_sq[a] + q_sq[b] - 2 G[a, b], 0)).
+    """
     n = r.shape[0]
     K = r.shape[1]
     for a in range(n):
@@ -376,6 +380,8 @@ def _block_dots(r, q, G):
             for k in range(K):
                 s += r[a, k] * q[b, k]
             G[a, b] = s
+        for b in range(n):
+            cost[a, b] = np.sqrt(max(r_sq[a] + q_sq[b] - 2.0 * G[a, b], 0.0))
 
 
 @numba.njit(parallel=True, cache=True)
@@ -400,11 +406,7 @@ def _scores_kernel(Rb, Qb, rn, qn, rnorm, qnorm, out, n_chunks):
         for t in range(start, stop):
             i = t // M
             j = t - i * M
-            _block_dots(Rb[i], Qb[j], G)
-            for a in range(n):
-                for b in range(n):
-                    sq = rn[i, a] + qn[j, b] - 2.0 * G[a, b]
-                    cost[a, b] = np.sqrt(sq) if sq > 0.0 else 0.0
+            _block_costs(Rb[i], Qb[j], rn[i], qn[j], G, cost)
             _solve(cost, perm, fwork, iwork)
             s = 0.0
             for a in range(n):
@@ -459,7 +461,14 @@ def pemiu_scores(references, probes, block_size):
     rnorm = np.sqrt(rn.sum(axis=1))
     qnorm = np.sqrt(qn.sum(axis=1))
     scores = np.empty((N, M), dtype=np.float64)
-    _scores_kernel(Rb, Qb, rn, qn, rnorm, qnorm, scores, _n_chunks(N * M))
+    # many small work units handed out dynamically: a thread slowed down by other load on a
+    # shared machine does not hold up the others
+    previous = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(1)
+    try:
+        _scores_kernel(Rb, Qb, rn, qn, rnorm, qnorm, scores, min(N * M, 256))
+    finally:
+        numba.set_parallel_chunksize(previous)
     return scores.astype(out_dtype, copy=False)
 
 
