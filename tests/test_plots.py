@@ -132,7 +132,7 @@ def test_rsr_command_writes_tables_and_plots(tmp_path):
 
 
 def test_det_curves_of_the_command(tmp_path):
-    from bob_facerev.script.rsr import _det_curves
+    from bob_facerev.evaluation.report import _det_curves
 
     paths = _score_files(tmp_path)[:3]
     curves = _det_curves(paths, None)
