@@ -18,7 +18,13 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 autodoc_member_order = "bysource"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": False,
+    # scikit-learn's generated metadata-routing setters carry docstrings with sklearn-only labels
+    "exclude-members": "set_transform_request, set_fit_request, set_score_request, "
+    "set_predict_request, set_partial_fit_request",
+}
 # parameters documented as "array_like" etc. are prose, not cross-reference targets
 nitpicky = False
 
