@@ -10,7 +10,7 @@ pairs both computed.
 
 Run by hand::
 
-    python benchmarks/pemiu_compare.py --references 1000 --probes 1000 --pairs 300
+    python benchmarks/pemiu_compare.py --references 1000 --probes 1000 --pairs 500
 """
 
 import argparse
@@ -43,7 +43,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--references", type=int, default=1000, help="N reference templates")
     parser.add_argument("--probes", type=int, default=1000, help="M probe templates")
-    parser.add_argument("--pairs", type=int, default=300, help="pairs scored one by one")
+    parser.add_argument("--pairs", type=int, default=500, help="pairs scored one by one")
     parser.add_argument("--dim", type=int, default=512, help="embedding dimension d")
     parser.add_argument("--block-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
