@@ -208,6 +208,7 @@ def test_comparator_fuses_like_bob(data):
     mean = PEMIUComparator(32, probes_score_fusion="mean", enrolls_score_fusion="mean")
     np.testing.assert_allclose(mean.compare(enroll, probe)[0, 1], full[:2, 1:].mean(), atol=1e-7)
     assert comp._more_tags()["requires_fit"] is False
+    assert comp.create_templates([[]], enroll=False) == [None]
 
 
 # --- bad input -----------------------------------------------------------------------------

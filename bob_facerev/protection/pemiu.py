@@ -424,8 +424,8 @@ def pemiu_scores(references, probes, block_size):
     and the probe realigned by ``perm``, computed directly from block dot products:
     ``sum_a <r_a, p_perm(a)> / (|r| |p|)``. Per pair, the ``n x n`` block dot products give the
     costs through ``|r_a|^2 + |p_b|^2 - 2 <r_a, p_b>`` (float64, clipped at 0) and the score;
-    everything runs compiled (numba), in parallel over chunks of pairs on all cores, with no
-    memory beyond the inputs and the ``(N, M)`` output.
+    everything runs compiled (numba), in parallel over chunks of pairs on all cores (threads:
+    ``NUMBA_NUM_THREADS``); memory: float64 copies of the inputs and the ``(N, M)`` output.
 
     Parameters
     ----------
@@ -514,11 +514,16 @@ class PEMIUComparator(BioAlgorithm):
         self.block_size = block_size
 
     def create_templates(self, list_of_feature_sets, enroll):
-        """Stack each set's features into a ``(n_samples, d)`` array."""
+        """Stack each set's features into a ``(n_samples, d)`` array.
+
+        A probe set without valid features gives ``None`` (Bob then writes no score for it).
+        """
         templates = []
         for features in list_of_feature_sets:
-            arr = np.vstack([np.atleast_2d(np.asarray(f)) for f in features])
-            templates.append(arr)
+            if len(features) == 0:
+                templates.append(None)
+                continue
+            templates.append(np.vstack([np.atleast_2d(np.asarray(f)) for f in features]))
         return templates
 
     def compare(self, enroll_templates, probe_templates):
