@@ -59,11 +59,12 @@ setup(
         "matplotlib",
         "pandas",
         "tqdm",
+        "tabulate",
         "click",
         "clapper",
     ],
     extras_require={
-        "test": ["pytest", "sphinx", "sphinx-rtd-theme"],
+        "test": ["pytest", "sphinx", "sphinx-rtd-theme", "sphinx-click"],
     },
     entry_points={
         "bob.cli": [

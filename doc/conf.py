@@ -13,6 +13,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "sphinx.ext.mathjax",
+    "sphinx_click",
 ]
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True

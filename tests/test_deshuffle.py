@@ -236,9 +236,14 @@ def test_sklearn_and_bob_plumbing():
 
 
 def test_config_resource():
+    from sklearn.pipeline import Pipeline
+
     from bob_facerev.config.transformer.deshuffle import transformer
 
-    assert isinstance(transformer, Deshuffler) and transformer.block_size == 32
+    # a sample-wrapped pipeline, as `bob bio pipeline transform -t` requires
+    assert isinstance(transformer, Pipeline)
+    model = transformer.steps[-1][1].estimator
+    assert isinstance(model, Deshuffler) and model.block_size == 32
 
 
 # ------------------------------------------------------------------ errors

@@ -704,10 +704,20 @@ def threshold_table(results, digits=4):
     """One row per threshold source and FMR: threshold, impostor counts, FMR achieved, EER."""
     cols = ["bona_fide", "fmr", "threshold", "n_impostors", "n_false_matches", "fmr_achieved",
             "n_genuine", "fnmr", "eer"]
-    t = results[cols].drop_duplicates(["bona_fide", "fmr"]).sort_values(["bona_fide", "fmr"])
+    t = results[cols].drop_duplicates(["bona_fide", "fmr"])
+    # files that share their bona fide scores (e.g. every file of a grid) give one set of rows
+    numbers = cols[2:]
+    sources = t.groupby(["fmr"] + numbers, sort=False)["bona_fide"].agg(list).reset_index()
+    t = sources.sort_values(["fmr"]).sort_values("bona_fide", key=lambda s: s.map(str), kind="stable")
+
+    def source(paths):
+        first = Path(paths[0])
+        name = f"{first.parent.name}/{first.name}" if first.parent.name else first.name
+        return name if len(paths) == 1 else f"{name} (= {len(paths) - 1} more files)"
+
     out = pd.DataFrame(
         {
-            "bona fide scores": t["bona_fide"].map(lambda p: Path(p).name),
+            "bona fide scores": t["bona_fide"].map(source),
             "FMR": t["fmr"].map(lambda f: f"{100 * f:g} %"),
             "threshold": t["threshold"].map(lambda x: f"{x:.{digits}f}"),
             "false matches": [f"{a}/{b}" for a, b in zip(t["n_false_matches"], t["n_impostors"])],

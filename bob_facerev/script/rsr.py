@@ -6,8 +6,8 @@ import click
 @click.command(
     epilog="""\b
 Examples:
-  bob facerev rsr results/*/scores-dev.csv -o rsr/
-  bob facerev rsr results/*/scores-dev.csv --bona-fide lfw-view2/scores-dev.csv \\
+  bob facerev rsr results/k32-p4/scores-dev.csv results/k32-p8/scores-dev.csv -o rsr/
+  bob facerev rsr results/k32-p4/scores-dev.csv --bona-fide lfw-view2/scores-dev.csv \\
       --fmr 0.001 --fmr 0.01 --faces results/faces.npz -o rsr/
 """
 )
@@ -29,7 +29,7 @@ def rsr(scores, output, fmrs, bona_fide, faces, heatmap, det):
 
     SCORES are CSV score files written by the attack pipeline
     (bob_facerev.evaluation.rsr.write_vuln_scores): bona fide rows and attack rows with
-    probe_attack_type set, labelled by facerev_* columns (model, K, P, variant, comparison).
+    probe_attack_type set, labelled by their facerev_ columns (model, K, P, variant, comparison).
     Thresholds are set on bona fide impostor scores with bob.measure.far_threshold; the RSR is
     the share of attack scores at or above them. Every rate comes with its counts.
     """

@@ -1,0 +1,84 @@
+"""``bob facerev grid``: the study's K x P attack grid for one extractor, in one command."""
+
+import click
+
+from clapper.click import verbosity_option
+from clapper.logging import setup
+
+logger = setup("bob_facerev")
+
+
+def load_dask_client(name):
+    """A Dask client from a ``dask.client`` resource name or config file (``-l``), or None."""
+    if not name:
+        return None
+    from clapper.config import load
+
+    return load([name], entry_point_group="dask.client", attribute_name="dask_client")
+
+
+def grid_report(summary, output, fmrs=None):
+    """Write the grid's report (tables, plots) into ``output``; returns the markdown text."""
+    from pathlib import Path
+
+    from ..evaluation.report import rsr_report
+    from ..experiment import verification_table
+
+    output = Path(output)
+    type1 = summary["scores"]
+    type2 = [
+        str(Path(p).with_name("scores-dev-type2.csv"))
+        for p in type1
+        if Path(p).with_name("scores-dev-type2.csv").is_file()
+    ]
+    text, written = rsr_report(type1, output, fmrs=fmrs, faces=summary["faces"])
+    parts = ["# Type-I attack (reconstruction vs the original image)", "", text]
+    if type2:
+        text2, written2 = rsr_report(type2, output / "type-II", fmrs=fmrs, heatmap=False, det=False)
+        parts += ["", "# Type-II attack (reconstruction vs the subject's other images)", "", text2]
+        written += written2
+    verification = verification_table(summary)
+    if verification:
+        parts += ["", "# Verification with PE-MIU (bona fide database)", "", verification]
+    markdown = "\n".join(parts)
+    (output / "report.md").write_text(markdown)
+    return markdown, written + [output / "report.md"]
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  bob facerev grid config/grid/study_arcface.py -o results/arcface
+  bob facerev grid config/grid/demo.py -o results/demo -l facerev-local
+  bob vuln metrics -c far -f 0.001 results/demo/scores/study/k32-p2/scores-dev.csv
+"""
+)
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", default=None, help="Output folder (default: the config's `output`).")
+@click.option("-l", "--dask-client", default=None,
+              help="Dask client: a `dask.client` resource (facerev-local, facerev-local-gpu, "
+                   "facerev-slurm-gpu, local-parallel, ...) or a config file. Default: no Dask.")
+@click.option("-f", "--fmr", "fmrs", multiple=True, type=float,
+              help="FMR of a threshold (repeat). [default: 0.001 0.01 0.1]")
+@click.option("--force", is_flag=True, help="Recompute the attack scores even if they exist.")
+@verbosity_option(logger=logger, dflt=1)
+def grid(config, output, dask_client, fmrs, force, **kwargs):
+    """Run the attack grid of CONFIG: bona fide scores, training, attacks, RSR report.
+
+    CONFIG is a Python file setting the fields of bob_facerev.experiment.GridConfig (model,
+    databases, protections, variants, training recipe, output). Every step is cached in the
+    output folder: run the command again to resume after an interruption.
+    """
+    from ..experiment import GridConfig, run_grid
+
+    cfg = GridConfig.from_file(config, output=output)
+    client = load_dask_client(dask_client)
+    try:
+        summary = run_grid(cfg, dask_client=client, force=force)
+    finally:
+        if client is not None:
+            client.close()
+    markdown, written = grid_report(summary, f"{cfg.output}/report", fmrs=fmrs or None)
+    click.echo(markdown)
+    for p in written:
+        click.echo(f"wrote {p}")
