@@ -707,7 +707,8 @@ def threshold_table(results, digits=4):
     t = results[cols].drop_duplicates(["bona_fide", "fmr"])
     # files that share their bona fide scores (e.g. every file of a grid) give one set of rows
     numbers = cols[2:]
-    sources = t.groupby(["fmr"] + numbers, sort=False)["bona_fide"].agg(list).reset_index()
+    sources = t.groupby(["fmr"] + numbers, sort=False, dropna=False)["bona_fide"].agg(list)
+    sources = sources.reset_index()
     t = sources.sort_values(["fmr"]).sort_values("bona_fide", key=lambda s: s.map(str), kind="stable")
 
     def source(paths):
