@@ -468,7 +468,12 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
     from .attack.deshuffle import Deshuffler
     from .attack.dataset import load_training_set
     from .evaluation.plots import load_faces, save_faces
-    from .evaluation.rsr import protection_metadata, read_vuln_scores, write_vuln_scores
+    from .evaluation.rsr import (
+        export_measure_files,
+        protection_metadata,
+        read_vuln_scores,
+        write_vuln_scores,
+    )
     from .face.registry import get_model_spec
 
     out = Path(cfg.output)
@@ -542,7 +547,8 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         faces_file = folder / "faces.npz"
         score_files.append(score_file)
         face_files.append(faces_file)
-        if score_file.is_file() and not force:
+        done = score_file.is_file() and (folder / "scores-dev-attack.txt").is_file()
+        if done and not force:
             continue
         generator = (
             _generator(cfg, out, training_set, protection)
@@ -567,7 +573,7 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         recon = np.stack([r.data for r in images_chain.transform(template_samples[: len(shown)])])
         save_faces(faces_file, originals_shown, recon, [_subject(s) for s in shown],
                    row_labels=[f"{variant} {protection.name}"])
-        # the type-I score file last: its presence marks the cell done
+        # the type-I score files last: their presence marks the cell done
         rows = attack_scores(attack_samples, X, Y, references, R)
         for comparison, attack_rows in sorted(rows.items(), reverse=True):
             path = score_file if comparison == "type-I" else folder / "scores-dev-type2.csv"
@@ -580,6 +586,8 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
             )
             if attack_rows:
                 write_vuln_scores(path, bona_fide_rows, attack_rows, metadata=metadata)
+                # plain-text copies for `bob measure det|metrics|hist` and `bob bio det`
+                export_measure_files(path)
 
     # one grid of every setting: originals over one row of reconstructions per setting
     rows = [load_faces(f) for f in face_files]

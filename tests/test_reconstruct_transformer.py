@@ -76,3 +76,30 @@ def test_reconstruct_in_a_bob_sample_pipeline(checkpoint):
     out = wrapped.transform(samples)
     assert [s.key for s in out] == ["0", "1", "2"]
     np.testing.assert_array_equal(np.stack([s.data for s in out]), reconstruct(generator, X))
+
+
+def test_reconstruct_reads_the_configured_checkpoint(checkpoint, tmp_path, monkeypatch):
+    from clapper.rc import UserDefaults
+
+    from bob_facerev.attack.transformer import GENERATOR_RC_KEY
+
+    path, generator = checkpoint
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    X = np.zeros((1, 16), dtype="float32")
+    with pytest.raises(ValueError, match="bob config set bob_facerev.generator.checkpoint"):
+        Reconstruct(device="cpu").transform(X)
+    rc = UserDefaults("bobrc.toml")
+    rc[GENERATOR_RC_KEY] = str(path)
+    rc.write()
+    np.testing.assert_array_equal(
+        Reconstruct(device="cpu").transform(X)[0], reconstruct(generator, X)[0]
+    )
+
+
+def test_reconstruct_resource_is_a_sample_pipeline():
+    from sklearn.pipeline import Pipeline
+
+    from bob_facerev.config.transformer.reconstruct import transformer
+
+    assert isinstance(transformer, Pipeline)
+    assert isinstance(transformer.steps[-1][1].estimator, Reconstruct)

@@ -8,6 +8,22 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 logger = logging.getLogger(__name__)
 
+#: Bob configuration key of the default generator checkpoint (``checkpoint=None``)
+GENERATOR_RC_KEY = "bob_facerev.generator.checkpoint"
+
+
+def _configured_checkpoint():
+    from clapper.rc import UserDefaults
+
+    path = UserDefaults("bobrc.toml").get(GENERATOR_RC_KEY)
+    if not path:
+        raise ValueError(
+            "Reconstruct has no generator checkpoint: pass checkpoint=PATH, or set one with "
+            f"`bob config set {GENERATOR_RC_KEY} /path/to/best.pt` (train one with "
+            "`bob facerev train`)"
+        )
+    return path
+
 
 def _auto_device(device):
     import torch
@@ -26,8 +42,10 @@ class Reconstruct(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    checkpoint : str
-        Path to a generator checkpoint written by ``bob facerev train``.
+    checkpoint : str or None
+        Path to a generator checkpoint written by ``bob facerev train`` (a ``best.pt`` /
+        ``last.pt`` file or its folder); ``None`` reads ``bob config``'s
+        ``bob_facerev.generator.checkpoint``.
     model : str or None
         Name of the attacked face recognition model (``"dlib"``, ``"arcface"``, ...). When
         given, a checkpoint trained for another model is refused.
@@ -45,7 +63,7 @@ class Reconstruct(TransformerMixin, BaseEstimator):
     quantised to 8 bits, as any image an attacker would present.
     """
 
-    def __init__(self, checkpoint, model=None, batch_size=64, device=None, half=False):
+    def __init__(self, checkpoint=None, model=None, batch_size=64, device=None, half=False):
         self.checkpoint = checkpoint
         self.model = model
         self.batch_size = batch_size
@@ -57,9 +75,8 @@ class Reconstruct(TransformerMixin, BaseEstimator):
             from .trainer import load_generator
 
             device = _auto_device(self.device)
-            generator, metadata = load_generator(
-                self.checkpoint, model=self.model, device=device
-            )
+            checkpoint = self.checkpoint or _configured_checkpoint()
+            generator, metadata = load_generator(checkpoint, model=self.model, device=device)
             generator.eval()
             self.generator_ = generator
             self.metadata_ = metadata
