@@ -32,6 +32,20 @@ def test_study_grid_follows_block_counts():
         study_grid(100)
 
 
+@pytest.mark.parametrize("name", ["demo", "study_arcface", "study_elasticface", "study_dlib"])
+def test_grid_config_files_load(name):
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "config" / "grid" / f"{name}.py"
+    cfg = GridConfig.from_file(path)
+    expected = {"demo": "dlib", "study_dlib": "dlib"}.get(name, name.split("_")[1])
+    assert cfg.model == expected
+    if name.startswith("study"):
+        assert cfg.bona_fide_database == "facerev-lfw-view2"
+        assert cfg.train["epochs"] == 100 and cfg.train["batch_size"] == 32
+        assert cfg.protections is None  # the study's grid
+
+
 def test_grid_config_rejects_unknown_variants():
     with pytest.raises(ValueError, match="unknown attack variant"):
         GridConfig(variants=("study", "magic"))
