@@ -38,7 +38,8 @@ def test_grid_config_files_load(name):
 
     path = Path(__file__).parents[1] / "config" / "grid" / f"{name}.py"
     cfg = GridConfig.from_file(path)
-    expected = {"demo": "dlib", "study_dlib": "dlib"}.get(name, name.split("_")[1])
+    expected = {"demo": "dlib", "study_dlib": "dlib", "study_arcface": "arcface",
+                "study_elasticface": "elasticface"}[name]
     assert cfg.model == expected
     if name.startswith("study"):
         assert cfg.bona_fide_database == "facerev-lfw-view2"
