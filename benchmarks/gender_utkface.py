@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from bob_facerev.evaluation.gender import format_table, leakage_table, parse_gender, plot_leakage
+from bob_facerev.utils import atomic_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -70,9 +71,8 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.plot)), exist_ok=True)
     plot_leakage(table, args.plot, title=f"Gender prediction, UTKFace dlib embeddings (n = {n})")
     csv_path = args.csv or os.path.splitext(args.plot)[0] + ".csv"
-    tmp = csv_path + ".tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
     print(f"\nwrote {args.plot} and {csv_path}")
 
 

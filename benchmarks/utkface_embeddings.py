@@ -46,15 +46,6 @@ def parse_labels(name):
     return age, gender, race
 
 
-def save_npz_atomic(path, **arrays):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", default=DEFAULT_IMAGES)
@@ -75,6 +66,7 @@ def main(argv=None):
     from bob_facerev.face.annotator import DlibAnnotator
     from bob_facerev.face.backbones.dlib_resnet import load_dlib_resnet
     from bob_facerev.face.crop import dlib_chip, to_attack_size
+    from bob_facerev.utils import atomic_savez
 
     names = sorted(f for f in os.listdir(args.images) if f.lower().endswith(".jpg"))
     if args.limit:
@@ -112,7 +104,7 @@ def main(argv=None):
     embeddings = np.concatenate(embeddings).astype(np.float32)
     labels = np.array(labels)
 
-    save_npz_atomic(
+    atomic_savez(
         args.output,
         embeddings=embeddings,
         age=labels[:, 0].astype(np.int16),

@@ -41,11 +41,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 
 from pathlib import Path
 
 import numpy as np
+
+from .utils import atomic_savez
 
 logger = logging.getLogger(__name__)
 
@@ -518,7 +519,7 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         _samples(bona_fide_db), cfg.model, out / "cache" / "bona_fide", cfg.checkpoint,
         dask_client, cfg.batch_size, cfg.gpu_routing,
     )
-    _save_npz(
+    atomic_savez(
         out / "attack_embeddings.npz",
         embeddings=X,
         keys=np.asarray([str(s.key) for s in attack_samples]),
@@ -566,8 +567,8 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         chain = attack_chain(protection, variant, generator, cfg.model, **kwargs)
         result = _compute(chain, template_samples, dask_client, cfg.gpu_routing)
         Y = np.stack([np.asarray(r.data, dtype=np.float32) for r in result])
-        _save_npz(folder / "reconstructed.npz", keys=np.asarray([str(s.key) for s in attack_samples]),
-                  embeddings=Y)
+        atomic_savez(folder / "reconstructed.npz",
+                     keys=np.asarray([str(s.key) for s in attack_samples]), embeddings=Y)
         # the face grid: originals and their reconstructions (computed locally, few faces)
         images_chain = attack_chain(protection, variant, generator, cfg.model, embed=False, **kwargs)
         recon = np.stack([r.data for r in images_chain.transform(template_samples[: len(shown)])])
@@ -611,16 +612,6 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
     }
     (out / "grid.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _save_npz(path, **arrays):
-    """``numpy.savez`` written atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-    return path
 
 
 def load_reconstructed(summary, protection, variant="study"):

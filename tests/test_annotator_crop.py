@@ -134,7 +134,7 @@ def test_cache(tmp_path, caplog):
     path = tmp_path / "sunak" / "1.json"
     stored = json.loads(path.read_text())
     assert stored["landmarks"] == ann["landmarks"]
-    assert not [p for p in tmp_path.rglob("*.tmp")]
+    assert not [p for p in tmp_path.rglob("*.tmp*")]
     # re-used: a changed file is what comes back (no detection)
     stored["leye"] = [1.0, 2.0]
     path.write_text(json.dumps(stored))

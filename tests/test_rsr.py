@@ -118,7 +118,7 @@ def test_written_file_reads_in_bob_as_intended(tmp_path):
     from bob.bio.base.score.load import split_csv_scores, split_csv_vuln
 
     path = _write(tmp_path)
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp*"))
     header = path.read_text().splitlines()[0].split(",")
     assert header[:3] == ["probe_template_id", "probe_subject_id", "probe_attack_type"]
     assert header[-1] == "score"

@@ -79,7 +79,7 @@ def test_training_set_roundtrip_and_checks(tmp_path):
     emb = np.arange(6, dtype=np.float64).reshape(3, 2)
     p = tmp_path / "a.npz"
     save_training_set(p, faces, emb, ["x", "y", "z"], {"model": "dlib"})
-    assert not (tmp_path / "a.tmp.npz").exists()
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["a.npz"]
     d = load_training_set(p)
     np.testing.assert_array_equal(d["faces"], faces)
     assert d["embeddings"].dtype == np.float32

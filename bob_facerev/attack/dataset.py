@@ -26,18 +26,10 @@ import zipfile
 
 import numpy as np
 
+from ..utils import atomic_savez
+
 #: the protections an attacker can train against
 PROTECTIONS = ("none", "fixed", "random")
-
-
-def _atomic_savez(path, **arrays):
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        raise ValueError(f"a training set file must end with .npz, got {path!r}")
-    tmp = path[: -len(".npz")] + ".tmp.npz"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def save_training_set(path, faces, embeddings, keys, metadata=None, validation=None):
@@ -68,7 +60,9 @@ def save_training_set(path, faces, embeddings, keys, metadata=None, validation=N
         if validation.shape != (len(faces),):
             raise ValueError(f"{path}: validation must be (N,) bool with N = {len(faces)}")
         arrays["validation"] = validation
-    _atomic_savez(path, **arrays)
+    if not os.fspath(path).endswith(".npz"):
+        raise ValueError(f"a training set file must end with .npz, got {os.fspath(path)!r}")
+    atomic_savez(path, **arrays)
 
 
 def _check_arrays(faces, embeddings, keys, name):

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from bob_facerev.protection.assignment import batched_assignment
 from bob_facerev.protection.pemiu import check_embeddings, n_blocks, permute_blocks
+from bob_facerev.utils import atomic_path
 
 __all__ = [
     "MeanScorer",
@@ -543,7 +544,7 @@ def markdown_table(table, columns=("block_size", "n_blocks", "scorer", "attack",
 def plot_learning_curve(table, path, title=None):
     """Plot placement, exact restoration and cosine vs. attacker-set size; save to ``path``.
 
-    Written atomically (``path.tmp`` then ``os.replace``). Returns ``path``.
+    Written atomically (:func:`bob_facerev.utils.atomic_path`). Returns ``path``.
     """
     import matplotlib
 
@@ -579,8 +580,7 @@ def plot_learning_curve(table, path, title=None):
     fig.suptitle(title or "Key-free de-shuffling of PE-MIU (thin lines: chance / no attack)")
     fig.tight_layout()
     path = os.fspath(path)
-    tmp = path + ".tmp"
-    fig.savefig(tmp, dpi=110, format=os.path.splitext(path)[1][1:] or "png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=os.path.splitext(path)[1][1:] or "png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

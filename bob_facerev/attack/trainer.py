@@ -29,6 +29,7 @@ import time
 import numpy as np
 import torch
 
+from ..utils import atomic_path
 from .dataset import (
     ReconstructionDataset,
     check_protection,
@@ -85,11 +86,10 @@ def resolve_device(device=None):
 
 
 def atomic_torch_save(obj, path):
-    """``torch.save`` to ``<path>.tmp`` then ``os.replace``: readers never see a partial file."""
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` written atomically (:func:`bob_facerev.utils.atomic_path`): readers never
+    see a partial file."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _rng_state(device):
@@ -327,20 +327,16 @@ def _save_grid(generator, faces, embeddings, path, device):
     real = np.asarray(faces, dtype=np.uint8)
     rows = [np.concatenate(list(real), axis=2), np.concatenate(list(fake), axis=2)]
     grid = np.concatenate(rows, axis=1).transpose(1, 2, 0)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.png"
-    Image.fromarray(grid).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid).save(tmp)
 
 
 def _write_csv(path, history):
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in history:
             writer.writerow({k: row.get(k) for k in CSV_COLUMNS})
-    os.replace(tmp, path)
 
 
 def _check_resume(previous, current, path):

@@ -20,7 +20,6 @@ neighbours after ``StandardScaler``) and ``logreg`` (logistic regression, ``max_
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+
+from ..utils import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -389,10 +390,9 @@ def plot_leakage(table, path, title="Gender prediction accuracy"):
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=len(classifiers), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

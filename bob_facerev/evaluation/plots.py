@@ -3,13 +3,12 @@
 All figures are drawn with matplotlib's Agg backend (no display needed) and written atomically.
 """
 
-import os
-
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..utils import atomic_path
 from .rsr import display_name, fmr_label, label_columns, sort_results
 
 
@@ -24,10 +23,8 @@ def _pyplot():
 
 def _save(fig, path, dpi):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
     return path
 
 
@@ -294,10 +291,8 @@ def face_grid(originals, reconstructions, labels, path, row_labels=None, pad=4,
                 text = f"original {text}"
             draw.text((x, y + 1), text[: max(1, w // 6)], fill="black")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    canvas.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
     return path
 
 
@@ -330,7 +325,6 @@ def load_faces(path):
 def save_faces(path, originals, reconstructions, labels, row_labels=None):
     """Write a faces ``.npz`` (atomic) in the layout :func:`load_faces` reads."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(
         originals=_as_uint8_images(originals, "originals"),
         reconstructions=_as_uint8_images(reconstructions, "reconstructions"),
@@ -338,7 +332,6 @@ def save_faces(path, originals, reconstructions, labels, row_labels=None):
     )
     if row_labels is not None:
         arrays["row_labels"] = np.asarray([str(x) for x in row_labels])
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
     return path

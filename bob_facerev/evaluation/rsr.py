@@ -22,7 +22,6 @@ markdown, CSV and LaTeX tables of ``bob facerev rsr``.
 """
 
 import math
-import os
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..utils import atomic_write_text
 
 #: FMRs of the study (0.1 %, 1 %, 10 %)
 DEFAULT_FMRS = (0.001, 0.01, 0.1)
@@ -295,16 +296,6 @@ def _as_frame(rows, name):
     return df
 
 
-def _atomic_write_text(path, text):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
 def write_vuln_scores(path, bona_fide, attack, attack_type=ATTACK_TYPE, metadata=None):
     """Write a Bob CSV vulnerability score file (atomic).
 
@@ -380,7 +371,7 @@ def write_vuln_scores(path, bona_fide, attack, attack_type=ATTACK_TYPE, metadata
     for c in order[:-1]:
         df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
     # NaN scores as "nan": Bob's reader calls float() on the field, "" would fail
-    return _atomic_write_text(path, df.to_csv(index=False, float_format="%.9g", na_rep="nan"))
+    return atomic_write_text(path, df.to_csv(index=False, float_format="%.9g", na_rep="nan"))
 
 
 def read_vuln_scores(path):
@@ -465,7 +456,7 @@ def write_measure_scores(path, negatives, positives):
     neg = _scores(negatives)
     pos = _scores(positives)
     lines = [f"-1 {s:.9g}\n" for s in neg] + [f"1 {s:.9g}\n" for s in pos]
-    return _atomic_write_text(path, "".join(lines))
+    return atomic_write_text(path, "".join(lines))
 
 
 def write_four_column_scores(path, claimed_ids, real_ids, labels, scores):
@@ -481,7 +472,7 @@ def write_four_column_scores(path, claimed_ids, real_ids, labels, scores):
         f"{_clean_id(c)} {_clean_id(r)} {_clean_id(t)} {s:.9g}\n"
         for c, r, t, s in zip(claimed_ids, real_ids, labels, scores)
     ]
-    return _atomic_write_text(path, "".join(lines))
+    return atomic_write_text(path, "".join(lines))
 
 
 def export_measure_files(csv_path, out_dir=None):
@@ -777,9 +768,9 @@ def write_tables(results, prefix, digits=2):
         + thr.to_latex(index=False, escape=True, column_format="l" * thr.shape[1])
     )
     return {
-        "md": _atomic_write_text(prefix.with_name(prefix.name + ".md"), md),
-        "csv": _atomic_write_text(
+        "md": atomic_write_text(prefix.with_name(prefix.name + ".md"), md),
+        "csv": atomic_write_text(
             prefix.with_name(prefix.name + ".csv"), results.to_csv(index=False)
         ),
-        "tex": _atomic_write_text(prefix.with_name(prefix.name + ".tex"), tex),
+        "tex": atomic_write_text(prefix.with_name(prefix.name + ".tex"), tex),
     }

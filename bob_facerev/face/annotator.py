@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 
 import numpy as np
 
 from bob.bio.face.annotator import Base
+
+from ..utils import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -94,20 +95,6 @@ def _from_json(annotations):
         if name in annotations:
             annotations[name] = tuple(annotations[name])
     return annotations
-
-
-def _write_json_atomic(path, obj):
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class DlibAnnotator(Base):
@@ -234,7 +221,7 @@ class DlibAnnotator(Base):
                 key if key is not None else "<no key>", image.shape,
             )
         if path is not None:
-            _write_json_atomic(path, result)
+            atomic_write_text(path, json.dumps(result))
         return result
 
     def transform(self, samples, key=None, **kwargs):

@@ -80,6 +80,7 @@ def deshuffle(embeddings, key, attacker_fraction, block_sizes, scorers, sizes, p
     import numpy as np
 
     from bob_facerev.attack.deshuffle import learning_curve, markdown_table, plot_learning_curve
+    from bob_facerev.utils import atomic_path
 
     X = load_embeddings(embeddings, key)
     if X.ndim != 2:
@@ -115,7 +116,7 @@ def deshuffle(embeddings, key, attacker_fraction, block_sizes, scorers, sizes, p
     click.echo(markdown_table(table))
     os.makedirs(output, exist_ok=True)
     csv = os.path.join(output, "deshuffle.csv")
-    table.to_csv(csv + ".tmp", index=False)
-    os.replace(csv + ".tmp", csv)
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
     png = plot_learning_curve(table, os.path.join(output, "deshuffle_learning_curve.png"))
     click.echo(f"wrote {csv} and {png}")

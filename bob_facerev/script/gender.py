@@ -72,13 +72,6 @@ def database_embeddings(database, model="dlib", checkpoint=None, groups=None, na
     return X, [s.gender for s, _ in kept], [str(getattr(s, "key", i)) for i, (s, _) in enumerate(kept)]
 
 
-def _write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 @click.command(
     epilog="""Examples:
 
@@ -159,6 +152,7 @@ def gender(
 ):
     """Gender prediction accuracy from clean, PE-MIU protected and reconstructed templates."""
     from bob_facerev.evaluation.gender import format_table, leakage_table, plot_leakage
+    from bob_facerev.utils import atomic_write_text
 
     if (embeddings is None) == (database is None):
         raise click.UsageError("give either --embeddings FILE.npz or --database NAME (with --model)")
@@ -199,8 +193,8 @@ def gender(
     md = format_table(table)
     n, n0, n1 = table.iloc[0][["n", "n_class0", "n_class1"]]
     header = f"Gender leakage, {source}: {n} samples ({n0} + {n1}), {folds}-fold stratified CV, seed {seed}\n\n"
-    _write_text(os.path.join(output, "gender.md"), header + md + "\n")
-    _write_text(os.path.join(output, "gender.csv"), table.to_csv(index=False))
+    atomic_write_text(os.path.join(output, "gender.md"), header + md + "\n")
+    atomic_write_text(os.path.join(output, "gender.csv"), table.to_csv(index=False))
     plot_leakage(table, os.path.join(output, "gender.png"), title=f"Gender prediction, {source}")
     click.echo(header + md)
     click.echo(f"\nwrote {output}/gender.csv, gender.md, gender.png")

@@ -1,0 +1,107 @@
+"""Small helpers shared by the whole package: atomic writes.
+
+The files the package writes (score files, tables, figures, ``.npz`` arrays, checkpoints,
+annotation caches) go through :func:`atomic_path`: the data is written to a temporary file in
+the target's folder, which then replaces the target with :func:`os.replace`. Readers, and runs
+that are interrupted and resumed, therefore see either the old file or the complete new one,
+never a half-written file. :func:`atomic_write_text` and :func:`atomic_savez` are the two common
+cases built on it.
+
+The module imports only the standard library (numpy when it is used), so that command-line
+modules can use it without slowing ``bob facerev --help``.
+"""
+
+import contextlib
+import os
+import uuid
+
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Write ``path`` atomically: yield a temporary path to write, then move it into place.
+
+    The temporary file lies in the same folder as ``path`` (so that :func:`os.replace` is an
+    atomic rename on the same file system) and keeps its final suffix, so that writers that choose
+    or check the format from the name (``numpy.savez`` appends ``.npz`` when it is missing,
+    matplotlib, PIL) do the same as for ``path``. Its name is hidden (leading dot) and unique
+    per process and call (process id and a random token), so concurrent writers never collide,
+    e.g. ``faces.npz`` -> ``.faces.npz.<pid>.<token>.tmp.npz``.
+
+    If the block finishes, the temporary file replaces ``path``. If it raises (any exception,
+    ``KeyboardInterrupt`` included), the temporary file is removed, ``path`` keeps its old
+    content (or keeps not existing) and the exception propagates.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write. Its parent folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write (it does not exist yet).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with atomic_path("out/faces.npz") as tmp:  # doctest: +SKIP
+    ...     np.savez(tmp, faces=faces)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`).
+
+    The text is written as it is, in the default encoding, with no newline translation.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its parent folder is created if needed.
+    text : str
+        The whole content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        f.write(text)
+    return path
+
+
+def atomic_savez(path, **arrays):
+    """:func:`numpy.savez` to ``path`` atomically (see :func:`atomic_path`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write, as named (``.npz`` is not appended); its parent folder is created if
+        needed.
+    **arrays : array-like
+        The arrays to store, by name.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import numpy as np
+
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return path
