@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils import atomic_savez
+from .utils import atomic_savez, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -610,7 +610,7 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         "output": str(out),
         "attack_embeddings": str(out / "attack_embeddings.npz"),
     }
-    (out / "grid.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out / "grid.json", json.dumps(summary, indent=2))
     return summary
 
 

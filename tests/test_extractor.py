@@ -78,6 +78,16 @@ def test_batch_size_invariance(tiny_checkpoint, crops):
         np.testing.assert_allclose(y, outs[0], atol=1e-5)
 
 
+def test_embeddings_do_not_depend_on_the_split(tiny_checkpoint, crops):
+    # Dask hands the extractor partitions of any size: with one batch_size, a sample's embedding
+    # must be the same bits however the samples are split
+    fe = FaceEmbedding(TINY, checkpoint=tiny_checkpoint, batch_size=4, device="cpu")
+    whole = fe.transform(crops)
+    for cut in (1, 3, 5):
+        parts = np.concatenate([fe.transform(crops[:cut]), fe.transform(crops[cut:])])
+        np.testing.assert_array_equal(parts, whole)
+
+
 def test_float_input_and_mixed_sizes(tiny_checkpoint, crops):
     fe = FaceEmbedding(TINY, checkpoint=tiny_checkpoint, device="cpu")
     y = fe.transform(crops)

@@ -36,6 +36,7 @@ def demo_gender(summary, output, block_size=16):
 
     from ..evaluation.gender import format_table, leakage_table, plot_leakage
     from ..experiment import Protection, load_reconstructed
+    from ..utils import atomic_write_text
 
     with np.load(summary["attack_embeddings"], allow_pickle=False) as z:
         X, keys, gender = z["embeddings"], [str(k) for k in z["keys"]], list(z["gender"])
@@ -50,8 +51,8 @@ def demo_gender(summary, output, block_size=16):
     table = leakage_table(X, gender, keys=keys, block_sizes=(block_size,), reconstructed=rec,
                           n_splits=max(2, min(10, smaller)), progress=False)
     markdown = format_table(table)
-    (output / "gender.md").write_text(markdown + "\n")
-    table.to_csv(output / "gender.csv", index=False)
+    atomic_write_text(output / "gender.md", markdown + "\n")
+    atomic_write_text(output / "gender.csv", table.to_csv(index=False))
     plot_leakage(table, output / "gender.png", title="Gender prediction, demo faces (dlib)")
     return markdown, [output / "gender.md", output / "gender.csv", output / "gender.png"]
 

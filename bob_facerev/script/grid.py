@@ -23,6 +23,7 @@ def grid_report(summary, output, fmrs=None):
 
     from ..evaluation.report import rsr_report
     from ..experiment import verification_table
+    from ..utils import atomic_write_text
 
     output = Path(output)
     type1 = summary["scores"]
@@ -41,7 +42,7 @@ def grid_report(summary, output, fmrs=None):
     if verification:
         parts += ["", "# Verification with PE-MIU (bona fide database)", "", verification]
     markdown = "\n".join(parts)
-    (output / "report.md").write_text(markdown)
+    atomic_write_text(output / "report.md", markdown)
     return markdown, written + [output / "report.md"]
 
 
