@@ -433,8 +433,9 @@ def train_generator(
         Faces in the per-epoch PNG grid.
     deterministic : bool, optional
         Deterministic algorithms (default: on for CPU, off for CUDA where it costs speed).
-    progress : bool
-        Progress bars.
+    progress : bool or "epochs"
+        Progress bars: True, one per epoch (over its batches); ``"epochs"``, one over the epochs
+        (for many short epochs); False, none.
 
     Returns
     -------
@@ -583,13 +584,21 @@ def train_generator(
         )
         grid_idx = (val_idx if len(val_idx) else train_idx)[:grid_size]
 
+        epoch_bar = None
+        if progress == "epochs":  # one bar over the epochs (many short epochs: demos)
+            from tqdm import tqdm
+
+            epoch_bar = tqdm(total=epochs, initial=start_epoch, desc="training", unit="epoch")
         for epoch in range(start_epoch, epochs):
             loader_gen.manual_seed(int(seed) * 1_000_003 + epoch)
             lr_now = optimizer.param_groups[0]["lr"]
             train_terms, n, wait, seconds = _run_epoch(
                 generator, criterion, train_loader, device, id_targets, optimizer, scaler, amp,
-                progress, desc=f"epoch {epoch + 1}/{epochs}",
+                progress is True, desc=f"epoch {epoch + 1}/{epochs}",
             )
+            if epoch_bar is not None:
+                epoch_bar.update(1)
+                epoch_bar.set_postfix(loss=f"{train_terms['total']:.4f}")
             scheduler.step()
             if len(val_set):
                 val_terms, *_ = _run_epoch(generator, criterion, val_loader, device, id_targets,
@@ -634,6 +643,9 @@ def train_generator(
                 train_terms["id"], val_terms["total"], " (best)" if is_best else "",
                 row["images_per_s"], 100 * row["data_wait_share"],
             )
+
+    if epoch_bar is not None:
+        epoch_bar.close()
 
     return {
         "history": history,

@@ -32,6 +32,7 @@ verification_block_sizes = (16, 32)
 # a memorising attacker: every face in training (no validation split), no learning-rate decay,
 # pixel losses only (the identity term through the extractor makes a CPU training step about 7x
 # slower; the study's configs keep it)
-train = dict(epochs=300, batch_size=10, lr_step=1000, validation_fraction=0.0, w_id=0.0)
+train = dict(epochs=300, batch_size=10, lr_step=1000, validation_fraction=0.0, w_id=0.0,
+             progress="epochs")
 n_faces = 10
 output = "facerev-demo"
