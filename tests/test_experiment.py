@@ -158,3 +158,25 @@ def test_dask_clients_give_identical_scores(demo_grid, tmp_path):
         cfg_gpu = GridConfig(**{**cfg.__dict__, "output": str(copy), "gpu_routing": "require"})
         with pytest.raises(GPURoutingError, match="GPU"):
             run_grid(cfg_gpu, dask_client=client, force=True, progress=False)
+
+
+@pytest.mark.slow
+def test_protected_variant_trains_its_own_generator(demo_grid, tmp_path):
+    """An attacker who knows (K, P) trains on protected templates and does better than the study's."""
+    import shutil
+
+    from bob_facerev.attack.trainer import load_generator
+
+    cfg, summary = demo_grid
+    copy = tmp_path / "copy"
+    shutil.copytree(cfg.output, copy)
+    protection = Protection(32, 4)
+    cfg_protected = GridConfig(**{**cfg.__dict__, "output": str(copy),
+                                  "protections": [protection], "variants": ("protected",)})
+    got = run_grid(cfg_protected, progress=False)
+    _, metadata = load_generator(copy / "generators" / "protected-k32-p4", model="dlib")
+    assert (metadata["protection"], metadata["block_size"], metadata["moved_blocks"]) == (
+        "fixed", 32, 4)
+    protected = _type1(got["scores"][0])
+    study = _type1(next(p for p in summary["scores"] if "study/k32-p4" in p))
+    assert protected.mean() > study.mean() + 0.02
