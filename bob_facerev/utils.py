@@ -105,3 +105,32 @@ def atomic_savez(path, **arrays):
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     return path
+
+
+def lazy_exports(package, exports):
+    """A module ``__getattr__`` that imports a package's public names on first use (PEP 562).
+
+    Keeps ``import bob_facerev.face`` cheap (no torch, no dlib) while ``from bob_facerev.face
+    import FaceEmbedding`` works.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    exports : dict
+        ``{public name: submodule name}``.
+
+    Returns
+    -------
+    callable
+        To assign to the package's ``__getattr__``.
+    """
+
+    def __getattr__(name):
+        if name in exports:
+            import importlib
+
+            return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

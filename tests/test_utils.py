@@ -93,3 +93,17 @@ def test_atomic_savez(tmp_path):
         with np.load(tmp_path / name) as z:
             for k, v in arrays.items():
                 np.testing.assert_array_equal(z[k], v)
+
+
+def test_lazy_exports_import_on_first_use():
+    import sys
+
+    import bob_facerev.protection as protection
+
+    from bob_facerev.utils import lazy_exports
+
+    getter = lazy_exports("bob_facerev.protection", {"pemiu_scores": "pemiu"})
+    assert getter("pemiu_scores") is sys.modules["bob_facerev.protection.pemiu"].pemiu_scores
+    assert protection.PEMIU.__module__ == "bob_facerev.protection.pemiu"
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        getter("nothing")

@@ -3,6 +3,8 @@
 Names are imported lazily so that ``import bob_facerev.face`` does not import torch or dlib.
 """
 
+from ..utils import lazy_exports
+
 _EXPORTS = {
     "ModelSpec": "registry",
     "get_model_spec": "registry",
@@ -17,11 +19,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

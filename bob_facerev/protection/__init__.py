@@ -9,7 +9,7 @@ The names are importable from this package; they load on first access, so that i
 ``bob_facerev.protection.assignment`` alone does not import Bob.
 """
 
-import importlib
+from ..utils import lazy_exports
 
 _EXPORTS = {
     "batched_assignment": "assignment",
@@ -25,13 +25,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
