@@ -176,9 +176,19 @@ class GridConfig:
         """Read a Bob-style config file (Python; module-level names as the fields)."""
         from clapper.config import load
 
+        import inspect
+
         module = load([str(path)])
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in vars(module).items() if k in names}
+        unknown = sorted(
+            k for k, v in vars(module).items()
+            if k not in names and not k.startswith("_")
+            and not (inspect.ismodule(v) or inspect.isclass(v) or callable(v))
+        )
+        if unknown:  # most likely a typo: say so rather than run with the default
+            logger.warning("%s sets %s, which are not grid settings (known: %s): ignored",
+                           path, unknown, sorted(names))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -364,8 +374,8 @@ def attack_scores(attack_samples, originals, reconstructed, references, referenc
         by_subject.setdefault(_subject(r), []).append(j)
     for i, s in enumerate(attack_samples):
         others = [j for j in by_subject.get(_subject(s), []) if references[j].key != s.key]
-        for j in others:
-            score = float(np.dot(reconstructed[i], reference_embeddings[j]))
+        scores = reference_embeddings[others] @ reconstructed[i] if others else []
+        for j, score in zip(others, scores):
             rows["type-II"].append(_row(s, references[j], score))
     return rows
 
@@ -502,7 +512,9 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
 
     def deshuffler(block_size):
         if block_size not in deshuffler_cache:
-            attacker = load_training_set(str(training_set))["embeddings"]
+            if "attacker" not in deshuffler_cache:  # the training set's faces are large: read once
+                deshuffler_cache["attacker"] = load_training_set(str(training_set))["embeddings"]
+            attacker = deshuffler_cache["attacker"]
             deshuffler_cache[block_size] = Deshuffler(
                 block_size=block_size, scorer=cfg.deshuffle_scorer
             ).fit(attacker)

@@ -47,6 +47,32 @@ def test_grid_config_files_load(name):
         assert cfg.protections is None  # the study's grid
 
 
+def test_attack_scores_type1_and_type2_by_hand():
+    from bob.pipelines import Sample
+
+    from bob_facerev.experiment import attack_scores
+
+    rng = np.random.default_rng(0)
+    attacked = [Sample(None, key="a1", subject_id="A"), Sample(None, key="b1", subject_id="B")]
+    refs = [Sample(None, key=k, subject_id=k[0].upper()) for k in ("a1", "a2", "a3", "b1", "c1")]
+    X, Y, R = rng.normal(size=(2, 4)), rng.normal(size=(2, 4)), rng.normal(size=(5, 4))
+    rows = attack_scores(attacked, X, Y, refs, R)
+    assert [r["score"] for r in rows["type-I"]] == pytest.approx([X[0] @ Y[0], X[1] @ Y[1]])
+    # type-II: the subject's *other* images only (a2, a3 for a1; none for b1)
+    assert [(r["probe_key"], r["bio_ref_key"]) for r in rows["type-II"]] == [("a1", "a2"), ("a1", "a3")]
+    assert [r["score"] for r in rows["type-II"]] == pytest.approx([R[1] @ Y[0], R[2] @ Y[0]])
+    assert all(r["probe_subject_id"] == r["bio_ref_subject_id"] for r in rows["type-II"])
+
+
+def test_grid_config_warns_about_unknown_names(tmp_path, caplog):
+    path = tmp_path / "grid.py"
+    path.write_text("model = 'dlib'\nvariant = ('study',)\n")  # typo: variants
+    with caplog.at_level("WARNING", logger="bob_facerev.experiment"):
+        cfg = GridConfig.from_file(path)
+    assert cfg.model == "dlib" and cfg.variants == ("study", "deshuffle")
+    assert "['variant']" in caplog.text and "ignored" in caplog.text
+
+
 def test_grid_config_rejects_unknown_variants():
     with pytest.raises(ValueError, match="unknown attack variant"):
         GridConfig(variants=("study", "magic"))
