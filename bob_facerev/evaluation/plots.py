@@ -154,13 +154,159 @@ def rsr_heatmap(results, path, fmrs=None, panel_size=(4.0, 3.2), dpi=100):
     return mats
 
 
-def det_plot(curves, path, title=None, fmrs=(), figsize=(6.0, 5.0), dpi=100,
+def det_rates(negatives, positives, max_points=2000):
+    """FMR and FNMR (fractions) of a DET curve at every distinct threshold (at most ``max_points``).
+
+    A score is accepted when ``>= threshold``. The curve runs from (FMR 1, FNMR 0) to
+    (FMR 0, FNMR 1), so it includes the rates 0 that a log (normal deviate) axis cannot show.
+
+    Returns
+    -------
+    fmr, fnmr : ndarray
+    """
+    neg, pos = np.sort(negatives), np.sort(positives)
+    thresholds = np.unique(np.concatenate([neg, pos]))
+    if thresholds.size > max_points:
+        thresholds = np.unique(np.quantile(thresholds, np.linspace(0, 1, max_points)))
+    thresholds = np.concatenate([[-np.inf], thresholds, [np.inf]])
+    fmr = 1 - np.searchsorted(neg, thresholds, side="left") / neg.size
+    fnmr = np.searchsorted(pos, thresholds, side="left") / pos.size
+    return fmr, fnmr
+
+
+def _det_styles(labels):
+    """Colour, line style and width per curve: bona fide black; attacks coloured by setting.
+
+    Labels with a ``variant=...`` word (e.g. ``"attack variant=deshuffle K=32 P=4"``) share the
+    colour of their setting and take one line style per variant, so that the study's attack and
+    the de-shuffling one on the same protection are told apart and paired at a glance.
+    """
+    plt = _pyplot()
+
+    def split(label):
+        words = label.split()
+        variant = " ".join(w for w in words if w.startswith("variant="))
+        return variant, " ".join(w for w in words if not w.startswith("variant="))
+
+    keys = [split(lab) for lab in labels if not lab.startswith("bona fide")]
+    variants = list(dict.fromkeys(v for v, _ in keys))
+    settings = list(dict.fromkeys(s for _, s in keys))
+    cmap = plt.get_cmap("tab10" if len(settings) <= 10 else "tab20")
+    styles = ["-", "--", "-.", ":"]
+    out = []
+    for lab in labels:
+        if lab.startswith("bona fide"):
+            out.append(dict(color="black", linestyle="-", linewidth=2.0, zorder=3))
+            continue
+        v, setting = split(lab)
+        j = settings.index(setting)
+        out.append(dict(color=cmap(j % cmap.N), linewidth=1.5,
+                        linestyle=styles[(variants.index(v) + j // cmap.N) % len(styles)]))
+    return out
+
+
+def det_figure(curves, title=None, fmrs=(), figsize=(9.0, 5.0), limits=(0.01, 99, 0.01, 99)):
+    """The DET figure of :func:`det_plot` (matplotlib ``(figure, axes)``, not saved).
+
+    Rates beyond the axis limits (e.g. FMR 0 % or 100 % of attacks accepted, which a normal
+    deviate axis cannot show) are drawn on the axis edge and marked with triangles, so every
+    curve stays in sight; the lower limits extend to the smallest non-zero rate of the data.
+    """
+    import bob.measure
+
+    plt = _pyplot()
+    if not curves:
+        raise ValueError("det_plot needs at least one (label, negatives, positives) curve")
+    data = []
+    for label, neg, pos in curves:
+        neg = np.asarray(neg, np.float64)
+        pos = np.asarray(pos, np.float64)
+        neg, pos = neg[~np.isnan(neg)], pos[~np.isnan(pos)]
+        if neg.size == 0 or pos.size == 0:
+            raise ValueError(f"DET curve {label!r} has {neg.size} negative and {pos.size} "
+                             "positive scores; both must be non-empty")
+        data.append((label, *det_rates(neg, pos)))
+    # the axes start just below the smallest non-zero rate the data can take (1 / number of
+    # scores) and the FMRs marked, not far below: rates 0 lie on the edge, beside the data
+    n_neg = max(np.asarray(c[1]).size for c in curves)
+    n_pos = max(np.asarray(c[2]).size for c in curves)
+    lo_x = max(limits[0] / 100, min([0.5 / n_neg] + [f / 1.5 for f in fmrs]))
+    lo_y = max(limits[2] / 100, 0.5 / n_pos)
+    hi_x, hi_y = limits[1] / 100, limits[3] / 100
+    fig, ax = plt.subplots(figsize=figsize)
+    # rates beyond the limits are drawn in a band outside the limits, one lane per curve, so that
+    # curves that coincide there (e.g. every attack accepted at every FMR) stay visible
+    step = 0.045
+    bounds = bob.measure.ppndf(np.array([lo_x, hi_x, lo_y, hi_y]))
+    clipped_any = False
+    for k, ((label, fmr, fnmr), style) in enumerate(
+            zip(data, _det_styles([d[0] for d in data]))):
+        x = _lane(bob.measure.ppndf(np.clip(fmr, lo_x, hi_x)), fmr, lo_x, hi_x, bounds[:2],
+                  k * step)
+        y = _lane(bob.measure.ppndf(np.clip(fnmr, lo_y, hi_y)), fnmr, lo_y, hi_y, bounds[2:],
+                  k * step)
+        ax.plot(x, y, label=label, **style)
+        edge = (fmr < lo_x) | (fmr > hi_x) | (fnmr < lo_y) | (fnmr > hi_y)
+        if edge.any():  # triangles at up to 6 distinct positions on the edge
+            clipped_any = True
+            pts = np.unique(np.stack([x[edge], y[edge]], 1), axis=0)
+            pts = pts[np.unique(np.linspace(0, len(pts) - 1, min(len(pts), 6)).round().astype(int))]
+            ax.plot(pts[:, 0], pts[:, 1], marker="v", markersize=5, linestyle="none",
+                    color=style["color"], alpha=0.8, zorder=style.get("zorder", 2))
+    for f in fmrs:
+        if lo_x <= f <= hi_x:
+            ax.axvline(bob.measure.ppndf(f), color="0.5", linestyle=":", linewidth=1)
+    _det_axes(ax, (lo_x, hi_x, lo_y, hi_y), pad=step * (len(data) + 1))
+    if clipped_any:
+        ax.plot([], [], marker="v", linestyle="none", color="0.4",
+                label=f"rate below {100 * lo_x:.2g} % (x) or {100 * lo_y:.2g} % (y),\n"
+                      "or above the top: drawn in the\nband outside the axis limits")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig, ax
+
+
+def _lane(v, rate, lo, hi, edges, offset):
+    """Move the points of ``v`` whose ``rate`` lies beyond ``[lo, hi]`` ``offset`` past the edge."""
+    return np.where(rate < lo, edges[0] - offset, np.where(rate > hi, edges[1] + offset, v))
+
+
+def _det_axes(ax, bounds, pad=0.08):
+    """Normal-deviate axes over ``bounds`` (fractions), a band ``pad`` wide beyond them."""
+    import bob.measure
+
+    ticks = np.array([0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6,
+                      0.8, 0.9, 0.95, 0.98, 0.99])
+    lo_x, hi_x, lo_y, hi_y = bounds
+    x0, x1 = bob.measure.ppndf(lo_x), bob.measure.ppndf(hi_x)
+    y0, y1 = bob.measure.ppndf(lo_y), bob.measure.ppndf(hi_y)
+    ax.set_xlim(x0 - pad, x1 + pad)
+    ax.set_ylim(y0 - pad, y1 + pad)
+    for v in (x0, x1):
+        ax.axvline(v, color="0.75", linewidth=0.8)
+    for v in (y0, y1):
+        ax.axhline(v, color="0.75", linewidth=0.8)
+    for axis, lo, hi in ((ax.xaxis, lo_x, hi_x), (ax.yaxis, lo_y, hi_y)):
+        t = ticks[(ticks >= lo) & (ticks <= hi)]
+        axis.set_ticks(bob.measure.ppndf(t), [f"{100 * v:g}" for v in t])
+    _pyplot().setp(ax.get_xticklabels(), rotation=60)
+    ax.set_xlabel("FMR (%)")
+    ax.set_ylabel("FNMR / attacks rejected (%)")
+    ax.grid(True, alpha=0.3)
+
+
+def det_plot(curves, path, title=None, fmrs=(), figsize=(9.0, 5.0), dpi=100,
              limits=(0.01, 99, 0.01, 99)):
     """DET plot, one curve per ``(label, negatives, positives)``.
 
     For an attack curve, ``negatives`` are the bona fide impostor scores and ``positives``
     the attack scores: the y axis is then the share of rejected attacks (1 - RSR) at each
-    FMR. Drawn with :func:`bob.measure.plot.det`.
+    FMR. Curves named ``"bona fide..."`` are drawn in black, the others in distinct colours and
+    line styles; the legend sits right of the axes. Rates of 0 % (and 100 %) are drawn on the
+    axis edge and marked (see :func:`det_figure`).
 
     Parameters
     ----------
@@ -169,46 +315,19 @@ def det_plot(curves, path, title=None, fmrs=(), figsize=(6.0, 5.0), dpi=100,
     path : str or Path
         Output PNG of ``figsize * dpi`` pixels.
     title : str, optional
-        Figure title.
+        Figure title (e.g. the model and the data).
     fmrs : sequence of float
         FMRs marked by vertical dotted lines (e.g. the thresholds of the RSR table).
     limits : (float, float, float, float)
-        Axis limits in percent (xmin, xmax, ymin, ymax), as :func:`bob.measure.plot.det_axis`.
+        Axis limits in percent (xmin, xmax, ymin, ymax); the minima go lower when the data's
+        smallest non-zero rate needs it.
 
     Returns
     -------
     Path
     """
-    import bob.measure
-    import bob.measure.plot
-
     plt = _pyplot()
-    if not curves:
-        raise ValueError("det_plot needs at least one (label, negatives, positives) curve")
-    fig = plt.figure(figsize=figsize)
-    ax = fig.add_subplot(111)
-    plt.sca(ax)
-    styles = ["-", "--", "-.", ":"]
-    for i, (label, neg, pos) in enumerate(curves):
-        neg = np.asarray(neg, np.float64)
-        pos = np.asarray(pos, np.float64)
-        neg, pos = neg[~np.isnan(neg)], pos[~np.isnan(pos)]
-        if neg.size == 0 or pos.size == 0:
-            raise ValueError(f"DET curve {label!r} has {neg.size} negative and {pos.size} "
-                             "positive scores; both must be non-empty")
-        bob.measure.plot.det(neg, pos, npoints=500, label=label,
-                             linestyle=styles[(i // 10) % len(styles)], color=f"C{i % 10}")
-    for f in fmrs:
-        ax.axvline(bob.measure.ppndf(f), color="0.5", linestyle=":", linewidth=1)
-    bob.measure.plot.det_axis(list(limits))
-    plt.setp(ax.get_xticklabels(), rotation=60)
-    ax.set_xlabel("FMR (%)")
-    ax.set_ylabel("FNMR / attacks rejected (%)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
+    fig, _ = det_figure(curves, title=title, fmrs=fmrs, figsize=figsize, limits=limits)
     out = _save(fig, path, dpi)
     plt.close(fig)
     return out
@@ -224,13 +343,70 @@ def _as_uint8_images(x, name):
     return x
 
 
-def face_grid_size(n, h, w, rows=2, pad=4, label_height=14):
-    """Pixel size ``(width, height)`` of a :func:`face_grid` image."""
-    return n * w + (n + 1) * pad, rows * (h + label_height + pad) + pad
+def _font(size):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def face_grid_font_size(h):
+    """Caption font size (pixels) for faces ``h`` pixels high: 12 to 16."""
+    return int(min(16, max(12, h // 8)))
+
+
+def face_grid_size(n, h, w, rows=2, pad=4, label_width=None, font_size=None):
+    """Pixel size ``(width, height)`` of a :func:`face_grid` image.
+
+    The grid has a column of row labels (``label_width`` pixels, default about 11 characters
+    wide) left of the faces, and a band of two caption lines over the first row.
+    """
+    font_size = font_size or face_grid_font_size(h)
+    label_width = _label_width(font_size) if label_width is None else label_width
+    caption = 2 * (font_size + 2) + pad
+    return label_width + n * w + (n + 1) * pad, caption + rows * (h + pad) + pad
+
+
+def _label_width(font_size):
+    return int(7 * font_size)
+
+
+def fit_text(text, font, width, max_lines=2):
+    """Lines of ``text`` that fit ``width`` pixels in ``font``: wrapped, then shortened with "…".
+
+    Words are split at spaces, ``-``, ``_`` and ``=`` (kept at the end of their line); a word
+    wider than ``width`` is broken between characters; what does not fit in ``max_lines`` ends
+    in "…".
+    """
+    import re
+
+    def fits(t):
+        return font.getlength(t) <= width
+
+    words = [w for w in re.split(r"(?<=[\s\-_=])", str(text)) if w]
+    lines, line = [], ""
+    for word in words:
+        if fits(line + word):
+            line += word
+            continue
+        if line:
+            lines.append(line.rstrip())
+        line = word.lstrip()
+        while not fits(line) and len(line) > 1:  # a word wider than the cell: break it
+            cut = max(i for i in range(1, len(line) + 1) if fits(line[:i]) or i == 1)
+            lines.append(line[:cut])
+            line = line[cut:]
+    if line.strip():
+        lines.append(line.rstrip())
+    if len(lines) > max_lines:
+        last = lines[max_lines - 1]
+        while last and not fits(last + "…"):
+            last = last[:-1]
+        lines = lines[: max_lines - 1] + [last + "…"]
+    return lines or [""]
 
 
 def face_grid(originals, reconstructions, labels, path, row_labels=None, pad=4,
-              label_height=14):
+              label_width=None, font_size=None):
     """PNG grid of original faces (top row) over their reconstructions (one row per setting).
 
     Parameters
@@ -241,11 +417,13 @@ def face_grid(originals, reconstructions, labels, path, row_labels=None, pad=4,
         Reconstructed faces; with ``R`` settings (e.g. unprotected, K=32 P=8, ...), one row each.
         Faces of another size are resized to ``(H, W)``.
     labels : sequence of str, length N
-        Column captions (e.g. subject ids).
+        Column captions (e.g. subject ids), over the originals (wrapped to two lines).
     path : str or Path
         Output PNG; its size is :func:`face_grid_size` ``(N, H, W, rows=1 + R)``.
     row_labels : sequence of str, length R, optional
-        Caption prefix per reconstruction row (the first column shows it).
+        Name of each reconstruction row, in the label column left of the faces.
+    label_width, font_size : int, optional
+        Width of the label column and caption font size in pixels (default from ``H``).
 
     Returns
     -------
@@ -267,8 +445,11 @@ def face_grid(originals, reconstructions, labels, path, row_labels=None, pad=4,
                          f"{len(labels)} labels: they must match")
     if row_labels is not None and len(row_labels) != rec.shape[0]:
         raise ValueError(f"{len(row_labels)} row_labels for {rec.shape[0]} reconstruction rows")
+    font_size = font_size or face_grid_font_size(h)
+    label_width = _label_width(font_size) if label_width is None else label_width
+    font, line = _font(font_size), font_size + 2
     rows = 1 + rec.shape[0]
-    width, height = face_grid_size(n, h, w, rows, pad, label_height)
+    width, height = face_grid_size(n, h, w, rows, pad, label_width, font_size)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
 
@@ -276,20 +457,21 @@ def face_grid(originals, reconstructions, labels, path, row_labels=None, pad=4,
         im = Image.fromarray(np.ascontiguousarray(img.transpose(1, 2, 0)))
         return im if im.size == (w, h) else im.resize((w, h), Image.BILINEAR)
 
+    def write(text, x, y, cell_width, max_lines):
+        for k, t in enumerate(fit_text(text, font, cell_width, max_lines)):
+            draw.text((x, y + k * line), t, fill="black", font=font)
+
+    top = 2 * line + pad
+    names = ["original"] + [str(r) for r in (row_labels if row_labels is not None
+                                             else ["reconstruction"] * rec.shape[0])]
+    for i in range(n):
+        write(labels[i], label_width + pad + i * (w + pad), pad, w, 2)
     for r in range(rows):
-        y = pad + r * (h + label_height + pad)
+        y = top + pad + r * (h + pad)
+        write(names[r], pad, y, label_width - pad, max(1, h // line))
         for i in range(n):
-            x = pad + i * (w + pad)
-            canvas.paste(tile(orig[i] if r == 0 else rec[r - 1, i]), (x, y + label_height))
-            if r == 0:
-                text = str(labels[i])
-            elif i == 0:
-                text = str(row_labels[r - 1]) if row_labels is not None else "reconstruction"
-            else:
-                text = ""
-            if i == 0 and r == 0:
-                text = f"original {text}"
-            draw.text((x, y + 1), text[: max(1, w // 6)], fill="black")
+            x = label_width + pad + i * (w + pad)
+            canvas.paste(tile(orig[i] if r == 0 else rec[r - 1, i]), (x, y))
     path = Path(path)
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
