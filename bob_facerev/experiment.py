@@ -621,9 +621,24 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         "n_attacked": len(attack_samples),
         "output": str(out),
         "attack_embeddings": str(out / "attack_embeddings.npz"),
+        # what was run, for the report's header
+        **{k: _name(getattr(cfg, k)) for k in
+           ("bona_fide_database", "attack_database", "training_database")},
+        "n_training": _n_training(training_set),
+        "train": {k: v for k, v in cfg.train.items() if isinstance(v, (int, float, str))},
     }
     atomic_write_text(out / "grid.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _name(database):
+    """A database resource's name, or its class name when an object was given."""
+    return database if isinstance(database, str) else type(database).__name__
+
+
+def _n_training(training_set):
+    with np.load(training_set, allow_pickle=False) as z:
+        return int(len(z["embeddings"])) if "embeddings" in z.files else None
 
 
 def load_reconstructed(summary, protection, variant="study"):

@@ -280,3 +280,67 @@ def test_det_curves_of_the_command(tmp_path):
     np.testing.assert_array_equal(np.sort(curves[0][1]), np.arange(1000.0))
     np.testing.assert_array_equal(np.sort(curves[0][2]), np.arange(1000.0, 1050.0))
     assert (curves[1][2] == 995.0).sum() == GRID[(32, 4)]
+
+
+def test_grid_report_opens_with_what_was_run(tmp_path):
+    """The demo-shaped report: model, data, counts, thresholds, the memorising caveat, the tie
+    of FMR 0.1 % and 1 % explained, n/a (not nan) in the empty de-shuffle cell, and readable
+    threshold labels."""
+    from bob_facerev.evaluation.report import grid_report
+
+    paths = _demo_like_score_files(tmp_path)
+    orig, rec = _faces(n=2, h=24, w=24)
+    summary = {"scores": [str(p) for p in paths], "bona_fide": str(paths[0]), "verification": {},
+               "faces": str(plots.save_faces(tmp_path / "faces.npz", orig, rec, ["s1", "s2"])),
+               "model": "dlib", "bona_fide_database": "facerev-demo",
+               "attack_database": "facerev-demo", "training_database": "facerev-demo",
+               "n_training": 10, "train": {"epochs": 100, "batch_size": 10}}
+    markdown, written = grid_report(summary, tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert text == markdown and text.startswith("# What was run")
+    head = text.split("# Type-I")[0]
+    assert "**dlib**" in head and "10 faces of `facerev-demo`" in head
+    assert "10 genuine and 20 impostor scores" in head and "memorises" in head
+    assert "epochs=100" in head and "(10 faces)" in head
+    assert "FMR 0.1 % and FMR 1 % share the threshold" in head and "0 of 20 impostor" in head
+    assert "smallest FMR above 0 is 5 %" in head
+    assert "nan" not in text.replace("n/a", "")
+    table = text.split("## Reversibility")[1].split("## Thresholds")[0]
+    assert "n/a" in table and "n/a: no such setting" in table
+    thresholds = text.split("## Thresholds")[1]
+    assert "the bona fide rows of 7 score files (identical)" in thresholds
+    assert "more files" not in text
+    assert _png_size(tmp_path / "report" / "det.png") == (900, 500)
+
+
+def test_gender_plot_and_table_say_n_and_why_knn_is_at_chance(tmp_path):
+    from bob_facerev.evaluation import gender
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 128))
+    X[:2] += 1
+    table = gender.leakage_table(X, ["M", "M", "F", "F"], block_sizes=(16,), n_splits=2,
+                                 progress=False)
+    md = gender.format_table(table)
+    assert "n = 4 samples (2 per gender)" in md
+    assert "knn3: k = 2: the training folds have 2 samples" in md
+    assert (table.loc[table.classifier == "knn3", "mean"] == 0.5).all()
+    assert (table.loc[table.classifier != "knn3", "note"] == "").all()
+    texts = []
+    import matplotlib.figure
+
+    orig = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        texts.extend(t.get_text() for ax in fig.axes for t in [ax.title])
+        texts.extend(t.get_text() for t in fig.texts)
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
+        return orig(fig, *args, **kwargs)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(matplotlib.figure.Figure, "savefig", spy):
+        gender.plot_leakage(table, tmp_path / "g.png", title="demo")
+    assert any("n = 4 samples" in t for t in texts)
+    assert "knn3 (1)" in texts and any(t.startswith("(1) knn3: k = 2") for t in texts)
+    assert _png_size(tmp_path / "g.png")[0] > 0

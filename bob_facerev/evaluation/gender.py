@@ -224,14 +224,18 @@ def gender_leakage(
         proto = make_classifier(name, seed)
         accs = []
         smallest = min(len(train) for train, _ in folds)
+        note = ""
         if name == "knn3" and smallest < 3:
             # tiny sets (the demo): k cannot exceed the training fold
             logger.warning("knn3 with %d training samples per fold: k = %d", smallest, smallest)
             proto.set_params(kneighborsclassifier__n_neighbors=smallest)
+            note = (f"k = {smallest}: the training folds have {smallest} samples, so every "
+                    "neighbour votes (a tie between the genders: chance)")
         for train, test in folds:
             clf = clone(proto).fit(X_train[train], y[train])
             accs.append(float(np.mean(clf.predict(X[test]) == y[test])))
-        rows[name] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "folds": accs}
+        rows[name] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "folds": accs,
+                      "note": note}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "classifier"
     return out
@@ -342,6 +346,7 @@ def leakage_table(
                     n=len(y),
                     n_class0=n0,
                     n_class1=n1,
+                    note=r.get("note", ""),
                 )
             )
     return pd.DataFrame(out)
@@ -361,12 +366,15 @@ def format_table(table, digits=3):
     lines = [header, sep]
     for (prot, tm), row in wide.iterrows():
         lines.append(f"| {prot} | {tm} | " + " | ".join(row[c] for c in order) + " |")
-    return "\n".join(lines)
+    notes = [_n_text(table)] + _notes(table)
+    notes = [n for n in notes if n]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def plot_leakage(table, path, title="Gender prediction accuracy"):
     """Bar plot (accuracy ± std per classifier, grouped by protection and threat model), written
-    atomically to ``path`` (PNG)."""
+    atomically to ``path`` (PNG). The title gives the number of samples (per gender); the notes
+    of the table (e.g. a k-NN whose k was cut to a tiny training fold) are printed under it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -374,26 +382,55 @@ def plot_leakage(table, path, title="Gender prediction accuracy"):
 
     groups = list(dict.fromkeys(zip(table["protection"], table["threat_model"])))
     classifiers = list(dict.fromkeys(table["classifier"]))
+    notes = _notes(table)
     width = 0.8 / len(classifiers)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups) + 2), 4.5 + 0.3 * len(notes)))
     x = np.arange(len(groups))
     for j, clf in enumerate(classifiers):
         sub = table[table["classifier"] == clf].set_index(["protection", "threat_model"])
         means = [sub.loc[g, "mean"] if g in sub.index else np.nan for g in groups]
         stds = [sub.loc[g, "std"] if g in sub.index else 0 for g in groups]
-        ax.bar(x + (j - (len(classifiers) - 1) / 2) * width, means, width, yerr=stds, label=clf, capsize=2)
+        label = clf + (f" ({notes.index(notes_of(table, clf)) + 1})" if notes_of(table, clf)
+                       else "")
+        ax.bar(x + (j - (len(classifiers) - 1) / 2) * width, means, width, yerr=stds, label=label,
+               capsize=2)
     ax.axhline(0.5, color="k", lw=0.8, ls="--")
     ax.set_xticks(x)
     ax.set_xticklabels([p if tm == "none" else f"{p}\n{tm}" for p, tm in groups], fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy (dashed: chance)")
-    ax.set_title(title)
+    ax.set_title(f"{title}\n{_n_text(table)}", fontsize=10)
     ax.legend(fontsize=7, ncol=len(classifiers), loc="upper center", bbox_to_anchor=(0.5, -0.2))
-    fig.tight_layout()
+    if notes:
+        fig.text(0.01, 0.01, "\n".join(f"({i + 1}) {n}" for i, n in enumerate(notes)), fontsize=7,
+                 va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.06 * len(notes), 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
+
+
+def _n_text(table):
+    """``"n = 4 samples (2 per gender)"``, from the table's counts."""
+    if not {"n", "n_class0", "n_class1"} <= set(table.columns) or table.empty:
+        return ""
+    n, a, b = (int(table[c].iloc[0]) for c in ("n", "n_class0", "n_class1"))
+    per = f"{a} per gender" if a == b else f"{a} and {b} per gender"
+    return f"n = {n} samples ({per})"
+
+
+def notes_of(table, classifier):
+    """The note of a classifier's rows (``""`` when none)."""
+    if "note" not in table.columns:
+        return ""
+    notes = [n for n in table.loc[table["classifier"] == classifier, "note"] if n]
+    return f"{classifier}: {notes[0]}" if notes else ""
+
+
+def _notes(table):
+    classifiers = dict.fromkeys(table["classifier"])
+    return list(dict.fromkeys(n for n in map(lambda c: notes_of(table, c), classifiers) if n))
 
 
 def samples_gender(samples, source="the database"):

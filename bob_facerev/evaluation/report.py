@@ -11,7 +11,8 @@ from . import plots
 from . import rsr as rates
 
 
-def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=True, det=True):
+def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=True, det=True,
+               title=None):
     """Write the RSR tables and plots of attack score files into ``output``.
 
     Parameters
@@ -29,6 +30,8 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
         Faces ``.npz`` (:func:`~bob_facerev.evaluation.plots.save_faces`) for ``faces.png``.
     heatmap, det : bool
         Draw the heatmap (when the files carry K and P labels) and the DET plot.
+    title : str, optional
+        Title of the DET plot (default: the attacked model and the number of score files).
 
     Returns
     -------
@@ -47,7 +50,12 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
         plots.rsr_heatmap(results, out / "rsr_heatmap.png")
         written.append(out / "rsr_heatmap.png")
     if det:
-        written.append(plots.det_plot(_det_curves(scores, bona_fide), out / "det.png", fmrs=fmrs))
+        if title is None:
+            models = sorted({str(m) for m in results.get("facerev_model", []) if m})
+            title = (f"DET of the attack ({', '.join(models) or 'model not labelled'}; "
+                     f"{len(scores)} score file{'s' * (len(scores) > 1)})")
+        written.append(plots.det_plot(_det_curves(scores, bona_fide), out / "det.png", fmrs=fmrs,
+                                      title=title))
     if faces:
         written.append(plots.face_grid(**plots.load_faces(faces), path=out / "faces.png"))
     return markdown, written
@@ -83,3 +91,123 @@ def _det_curves(scores, bona_fide):
         for src, neg, pos in refs
     ]
     return ref_curves + attack_curves
+
+
+def threshold_notes(results):
+    """Sentences explaining FMR columns that tie, from the counts behind the thresholds.
+
+    With ``n`` impostor scores the measured FMR can only be a multiple of ``1 / n``: requested
+    FMRs below ``1 / n`` all put the threshold at (just above) the highest impostor score, so
+    their RSR columns are identical. One sentence per group of FMRs that share a threshold.
+    """
+    t = results.drop_duplicates(["fmr", "threshold", "n_impostors", "n_false_matches"])
+    notes = []
+    for (thr, n_imp, n_fm), g in t.groupby(["threshold", "n_impostors", "n_false_matches"],
+                                           sort=False):
+        fmrs = sorted(set(g["fmr"]))
+        if len(fmrs) < 2:
+            continue
+        names = ", ".join(rates.fmr_label(f) for f in fmrs[:-1]) + \
+            f" and {rates.fmr_label(fmrs[-1])}"
+        notes.append(
+            f"{names} share the threshold {thr:.4f} ({n_fm} of {n_imp} impostor scores at or "
+            f"above it), so their columns are identical: with {n_imp} impostor scores the "
+            f"smallest FMR above 0 is {100 / n_imp:.3g} %, and lower FMRs cannot be told apart."
+        )
+    return notes
+
+
+def _databases(summary):
+    names = ("bona_fide_database", "attack_database", "training_database")
+    return {k: summary.get(k, "?") for k in names}
+
+
+def grid_header(summary, results):
+    """Markdown opening of a grid's report: what was run, the counts, thresholds and caveats.
+
+    Parameters
+    ----------
+    summary : dict
+        What :func:`bob_facerev.experiment.run_grid` returns.
+    results : DataFrame
+        The long table of the type-I score files (:func:`rates.evaluate_score_files`).
+    """
+    db = _databases(summary)
+    first = results.drop_duplicates(["fmr"]).sort_values("fmr")
+    n_gen, n_imp = int(first["n_genuine"].iloc[0]), int(first["n_impostors"].iloc[0])
+    n_att = int(results["n_attacks"].max())
+    cells = results.drop_duplicates(["file"] + rates.label_columns(results))
+    train = summary.get("train") or {}
+    recipe = ", ".join(f"{k}={v}" for k, v in train.items()
+                       if k in ("epochs", "batch_size", "lr", "w_id", "validation_fraction"))
+    lines = [
+        "# What was run", "",
+        f"- Model: **{summary.get('model', '?')}**. Attacked templates: {n_att} faces of "
+        f"`{db['attack_database']}` (type-I: each reconstruction against its own image).",
+        f"- Thresholds: bona fide comparisons of `{db['bona_fide_database']}`, {n_gen} genuine "
+        f"and {n_imp} impostor scores: "
+        + "; ".join(f"{rates.fmr_label(r.fmr)}: {r.threshold:.4f} ({r.n_false_matches}/"
+                    f"{r.n_impostors} impostor scores at or above)"
+                    for r in first.itertuples()) + ".",
+        f"- Attacker: a generator trained on `{db['training_database']}`"
+        + (f" ({summary['n_training']} faces)" if summary.get("n_training") else "")
+        + (f", {recipe}" if recipe else "") + f"; {len(cells)} attack cells (protection x "
+        "variant), each RSR counted over the attacked faces.",
+    ]
+    caveats = []
+    if db["training_database"] == db["attack_database"] != "?":
+        caveats.append(
+            "the attacker trained on the very faces it attacks: it memorises them, so the RSR "
+            "shows the mechanics of the benchmark (how it falls as blocks move, what "
+            "de-shuffling restores), not how an attack generalises to unseen faces")
+    if n_imp < 1000:
+        caveats.append(
+            f"only {n_imp} impostor scores: an FMR below {100 / n_imp:.3g} % cannot be measured "
+            "(see the note on ties below)")
+    if n_att < 100:
+        caveats.append(f"{n_att} attacks per cell: one face moves the RSR by {100 / n_att:.3g} "
+                       "points")
+    lines += [f"- Caveat: {c}." for c in caveats]
+    notes = threshold_notes(results)
+    if notes:
+        lines += ["", "Ties: " + " ".join(notes)]
+    return "\n".join(lines)
+
+
+def grid_report(summary, output, fmrs=None):
+    """Write a grid's report (``report.md``, tables, plots) into ``output``.
+
+    ``report.md`` opens with what was run (:func:`grid_header`), then the type-I and type-II
+    RSR tables and the PE-MIU verification table.
+
+    Returns
+    -------
+    markdown : str
+    written : list of Path
+    """
+    from ..experiment import verification_table
+    from ..utils import atomic_write_text
+
+    fmrs = fmrs or rates.DEFAULT_FMRS
+    output = Path(output)
+    type1 = summary["scores"]
+    type2 = [str(Path(p).with_name("scores-dev-type2.csv")) for p in type1
+             if Path(p).with_name("scores-dev-type2.csv").is_file()]
+    db = _databases(summary)
+    title = (f"DET, {summary.get('model', '?')}: attacks on {db['attack_database']}, "
+             f"thresholds from {db['bona_fide_database']}")
+    text, written = rsr_report(type1, output, fmrs=fmrs, faces=summary["faces"], title=title)
+    header = grid_header(summary, rates.evaluate_score_files(type1, fmrs=fmrs))
+    parts = [header, "", "# Type-I attack (reconstruction vs the original image)", "", text]
+    if type2:
+        text2, written2 = rsr_report(type2, output / "type-II", fmrs=fmrs, heatmap=False,
+                                     det=False)
+        parts += ["", "# Type-II attack (reconstruction vs the subject's other images)", "",
+                  text2]
+        written += written2
+    verification = verification_table(summary, fmrs=fmrs)
+    if verification:
+        parts += ["", "# Verification with PE-MIU (bona fide database)", "", verification]
+    markdown = "\n".join(parts)
+    atomic_write_text(output / "report.md", markdown)
+    return markdown, written + [output / "report.md"]

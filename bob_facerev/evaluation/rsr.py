@@ -705,7 +705,10 @@ def threshold_table(results, digits=4):
     def source(paths):
         first = Path(paths[0])
         name = f"{first.parent.name}/{first.name}" if first.parent.name else first.name
-        return name if len(paths) == 1 else f"{name} (= {len(paths) - 1} more files)"
+        if len(paths) == 1:
+            return name
+        # every file of a grid carries the same bona fide rows: say so, not one file's name
+        return f"the bona fide rows of {len(paths)} score files (identical)"
 
     out = pd.DataFrame(
         {
@@ -750,9 +753,14 @@ def write_tables(results, prefix, digits=2):
     wide = rsr_table(results, digits=digits)
     results = sort_results(results)
     thr = threshold_table(results)
+    flat = _flat(wide)
+    empty = flat.isna().to_numpy().any()
     md = (
         "## Reversibility success rate (RSR %, accepted/attacks)\n\n"
-        + _flat(wide).to_markdown(index=False)
+        + flat.fillna("n/a").to_markdown(index=False)
+        + ("\n\nn/a: no such setting in the score files (the de-shuffling attack runs on "
+           "protected templates only: unprotected ones have no blocks to restore)."
+           if empty else "")
         + "\n\n## Thresholds (bona fide scores)\n\n"
         + thr.to_markdown(index=False)
         + "\n"

@@ -18,32 +18,13 @@ def load_dask_client(name):
 
 
 def grid_report(summary, output, fmrs=None):
-    """Write the grid's report (tables, plots) into ``output``; returns the markdown text."""
-    from pathlib import Path
+    """Write the grid's report (tables, plots) into ``output``; returns the markdown text.
 
-    from ..evaluation.report import rsr_report
-    from ..experiment import verification_table
-    from ..utils import atomic_write_text
+    See :func:`bob_facerev.evaluation.report.grid_report`.
+    """
+    from ..evaluation.report import grid_report as report
 
-    output = Path(output)
-    type1 = summary["scores"]
-    type2 = [
-        str(Path(p).with_name("scores-dev-type2.csv"))
-        for p in type1
-        if Path(p).with_name("scores-dev-type2.csv").is_file()
-    ]
-    text, written = rsr_report(type1, output, fmrs=fmrs, faces=summary["faces"])
-    parts = ["# Type-I attack (reconstruction vs the original image)", "", text]
-    if type2:
-        text2, written2 = rsr_report(type2, output / "type-II", fmrs=fmrs, heatmap=False, det=False)
-        parts += ["", "# Type-II attack (reconstruction vs the subject's other images)", "", text2]
-        written += written2
-    verification = verification_table(summary)
-    if verification:
-        parts += ["", "# Verification with PE-MIU (bona fide database)", "", verification]
-    markdown = "\n".join(parts)
-    atomic_write_text(output / "report.md", markdown)
-    return markdown, written + [output / "report.md"]
+    return report(summary, output, fmrs)
 
 
 @click.command(
