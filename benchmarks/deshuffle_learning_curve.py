@@ -3,7 +3,7 @@
 Run by hand (after the UTKFace embedding cache exists)::
 
     python benchmarks/deshuffle_learning_curve.py \\
-        [--embeddings /work/cache/utkface_dlib.npz] [--output results/deshuffle_utkface] \\
+        [--embeddings CACHE/utkface_dlib.npz] [--output results/deshuffle_utkface] \\
         [--plot doc/_static/deshuffle_learning_curve.png]
 
 K = 4, 8, 16, 32, 64 (32 to 2 blocks of the 128-d dlib embeddings). The embeddings are split
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bob_facerev.attack.deshuffle import learning_curve, plot_learning_curve
+from bob_facerev.utils import data_cache
 
 
 def run(attacker, victims, protection, moved_blocks, sizes, repeats, seed):
@@ -71,7 +72,7 @@ def report(table, title):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embeddings", default="/work/cache/utkface_dlib.npz")
+    parser.add_argument("--embeddings", default=str(data_cache("utkface_dlib.npz")))
     parser.add_argument("--output", default="results/deshuffle_utkface")
     parser.add_argument("--plot", default="doc/_static/deshuffle_learning_curve.png")
     parser.add_argument("--sizes", default="1,3,10,30,100,300,1000,3000")

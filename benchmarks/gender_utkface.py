@@ -2,14 +2,14 @@
 
 Reads the UTKFace embedding cache (``embeddings`` (N, 128), ``gender`` with UTKFace's 0 = male,
 1 = female, optional ``keys`` or ``files``), made by the face part's cache script from
-``shared/data/utkface``. Draws a gender-balanced sample of the study's size (1,471 per gender,
+UTKFace (``bob config set bob_facerev.utkface.directory DIR``). Draws a gender-balanced sample of the study's size (1,471 per gender,
 seed 42), and prints the leakage table (unprotected; PE-MIU K in {8, 16, 32, 64}, both threat
 models; 10-fold stratified CV) as markdown, with the time it took. Writes the CSV and markdown
 next to the bar plot (default ``doc/_static/gender_utkface.png``).
 
 Run by hand::
 
-    OMP_NUM_THREADS=1 python benchmarks/gender_utkface.py [--cache /work/cache/utkface_dlib.npz]
+    OMP_NUM_THREADS=1 python benchmarks/gender_utkface.py [--cache CACHE/utkface_dlib.npz]
 """
 
 import argparse
@@ -21,14 +21,14 @@ import time
 import numpy as np
 
 from bob_facerev.evaluation.gender import format_table, leakage_table, parse_gender, plot_leakage
-from bob_facerev.utils import atomic_path
+from bob_facerev.utils import atomic_path, data_cache
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", default="/work/cache/utkface_dlib.npz")
+    parser.add_argument("--cache", default=str(data_cache("utkface_dlib.npz")))
     parser.add_argument("-k", "--block-size", type=int, action="append", dest="block_sizes")
     parser.add_argument("--per-gender", type=int, default=1471, help="0: all of the smaller gender")
     parser.add_argument("--folds", type=int, default=10)

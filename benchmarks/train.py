@@ -24,6 +24,8 @@ import time
 import numpy as np
 import torch
 
+from bob_facerev.utils import data_cache
+
 
 def load_data(path, n, embedding_size, seed=0):
     if path and os.path.exists(path):
@@ -39,7 +41,7 @@ def load_data(path, n, embedding_size, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="/work/cache/utkface_dlib.npz")
+    parser.add_argument("--data", default=str(data_cache("utkface_dlib.npz")))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--batch-size", type=int, default=32)

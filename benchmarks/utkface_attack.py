@@ -9,8 +9,8 @@ study's grid (defined by block counts: K = 8, 16, 32 on 128-d embeddings) is att
 study and after key-free de-shuffling (the de-shuffler is fitted on the training split's
 embeddings, i.e. the attacker's own faces).
 
-    python benchmarks/utkface_attack.py --cache /work/cache/utkface_dlib.npz \
-        --generator /work/cache/utkface_generator/best.pt --output results/utkface_attack
+    python benchmarks/utkface_attack.py [--cache CACHE/utkface_dlib.npz] \
+        [--generator CACHE/utkface_generator/best.pt] --output results/utkface_attack
 """
 
 import argparse
@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bob_facerev.utils import data_cache
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", default="/work/cache/utkface_dlib.npz")
-    parser.add_argument("--generator", default="/work/cache/utkface_generator/best.pt")
+    parser.add_argument("--cache", default=str(data_cache("utkface_dlib.npz")))
+    parser.add_argument("--generator", default=str(data_cache("utkface_generator/best.pt")))
     parser.add_argument("--victims", type=int, default=None, help="at most this many (default all)")
     parser.add_argument("--output", default="results/utkface_attack")
     parser.add_argument("--faces", type=int, default=8, help="faces in the grid picture")

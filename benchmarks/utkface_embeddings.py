@@ -5,7 +5,8 @@ dlib's 150x150 chip, the torch port of dlib's ResNet (batched). The images are a
 200x200 crops, but they are still detected and aligned, as any photo would be. Images where no
 face is found, or whose file name has invalid labels, are left out and listed.
 
-The cache (``--output``, default /work/cache/utkface_dlib.npz), written atomically:
+The cache (``--output``, default ``utkface_dlib.npz`` in the data cache folder,
+:func:`bob_facerev.utils.data_cache`), written atomically:
 
 - ``embeddings`` (N, 128) float32 (dlib descriptors, not normalised),
 - ``gender`` (N,) int8 (0 male, 1 female), ``age`` (N,) int16, ``race`` (N,) int8,
@@ -28,8 +29,15 @@ import numpy as np
 
 logger = logging.getLogger("utkface_embeddings")
 
-DEFAULT_IMAGES = "/work/shared/data/utkface/images"
-DEFAULT_OUTPUT = "/work/cache/utkface_dlib.npz"
+#: ``bob config`` key of the UTKFace images folder (the aligned crops, ``*.jpg.chip.jpg``)
+IMAGES_KEY = "bob_facerev.utkface.directory"
+
+
+def default_images():
+    """The UTKFace folder configured with ``bob config set bob_facerev.utkface.directory DIR``."""
+    from clapper.rc import UserDefaults
+
+    return UserDefaults("bobrc.toml").get(IMAGES_KEY)
 
 
 def parse_labels(name):
@@ -48,14 +56,23 @@ def parse_labels(name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", default=DEFAULT_IMAGES)
-    parser.add_argument("--output", default=DEFAULT_OUTPUT)
+    parser.add_argument("--images", default=None,
+                        help=f"UTKFace aligned images (default: bob config get {IMAGES_KEY})")
+    parser.add_argument("--output", default=None,
+                        help="cache file (default: utkface_dlib.npz in the data cache, "
+                             "FACEREV_CACHE or bob config get bob_facerev.cache)")
     parser.add_argument("--limit", type=int, default=None, help="first N images only (tests)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--compare", type=int, default=256,
                         help="chips on which to time dlib-bin against the torch port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from bob_facerev.utils import data_cache
+
+    args.output = args.output or str(data_cache("utkface_dlib.npz"))
+    args.images = args.images or default_images()
+    if not args.images:
+        parser.error(f"no UTKFace folder: pass --images DIR or run `bob config set {IMAGES_KEY} DIR`")
 
     import dlib
     import face_recognition_models as frm

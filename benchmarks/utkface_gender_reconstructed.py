@@ -7,8 +7,8 @@ Here: the UTKFace validation faces (never seen by the generator of
 unprotected templates, from PE-MIU random per template (K = 4 and 32, the study's 32 and 4 blocks),
 and from those templates after key-free de-shuffling.
 
-    python benchmarks/utkface_gender_reconstructed.py --cache /work/cache/utkface_dlib.npz \
-        --generator /work/cache/utkface_generator/best.pt
+    python benchmarks/utkface_gender_reconstructed.py [--cache CACHE/utkface_dlib.npz] \
+        [--generator CACHE/utkface_generator/best.pt]
 """
 
 import argparse
@@ -16,11 +16,13 @@ import time
 
 import numpy as np
 
+from bob_facerev.utils import data_cache
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", default="/work/cache/utkface_dlib.npz")
-    parser.add_argument("--generator", default="/work/cache/utkface_generator/best.pt")
+    parser.add_argument("--cache", default=str(data_cache("utkface_dlib.npz")))
+    parser.add_argument("--generator", default=str(data_cache("utkface_generator/best.pt")))
     parser.add_argument("--block-sizes", type=int, nargs="+", default=[4, 32])
     parser.add_argument("--output", default=None, help="CSV of the table (optional)")
     args = parser.parse_args()

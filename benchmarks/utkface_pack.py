@@ -4,7 +4,7 @@ The GPU machine receives at most 64 MiB with the working tree, so the 112x112 at
 ``benchmarks/utkface_embeddings.py``'s cache travel as JPEG (quality 80, about 30 MiB for 9,326
 faces) with their dlib embeddings. ``benchmarks/gpu_utkface_train.py`` decodes them there.
 
-    python benchmarks/utkface_pack.py --cache /work/cache/utkface_dlib.npz --output .gpu/utkface.npz
+    python benchmarks/utkface_pack.py --cache CACHE/utkface_dlib.npz --output .gpu/utkface.npz
 """
 
 import argparse
@@ -15,10 +15,12 @@ import numpy as np
 
 from PIL import Image
 
+from bob_facerev.utils import data_cache
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", default="/work/cache/utkface_dlib.npz")
+    parser.add_argument("--cache", default=str(data_cache("utkface_dlib.npz")))
     parser.add_argument("--output", default=".gpu/utkface.npz")
     parser.add_argument("--quality", type=int, default=80)
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""Small helpers shared by the whole package: atomic writes.
+"""Small helpers shared by the whole package: atomic writes, the data cache folder.
 
 The files the package writes (score files, tables, figures, ``.npz`` arrays, checkpoints,
 annotation caches) go through :func:`atomic_path`: the data is written to a temporary file in
@@ -6,6 +6,9 @@ the target's folder, which then replaces the target with :func:`os.replace`. Rea
 that are interrupted and resumed, therefore see either the old file or the complete new one,
 never a half-written file. :func:`atomic_write_text` and :func:`atomic_savez` are the two common
 cases built on it.
+
+:func:`data_cache` is the one place that says where derived data (embedding caches, trained
+generators of the benchmarks) lives by default.
 
 The module imports only the standard library (numpy when it is used), so that command-line
 modules can use it without slowing ``bob facerev --help``.
@@ -134,3 +137,49 @@ def lazy_exports(package, exports):
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+#: environment variable and ``bob config`` key of the data cache folder (:func:`data_cache`)
+CACHE_ENV = "FACEREV_CACHE"
+CACHE_KEY = "bob_facerev.cache"
+
+
+def data_cache(*parts):
+    """The data cache folder (or a path inside it) for derived data of the benchmarks.
+
+    Resolved, first match wins:
+
+    1. the environment variable ``FACEREV_CACHE``;
+    2. ``bob config set bob_facerev.cache /path/to/cache`` (Bob's ``~/.config/bobrc.toml``);
+    3. ``bob_facerev`` in the user's cache folder: ``$XDG_CACHE_HOME/bob_facerev``, by default
+       ``~/.cache/bob_facerev``.
+
+    The folder is not created here: writers create it (e.g. :func:`atomic_path` creates the
+    parents of what it writes).
+
+    Parameters
+    ----------
+    *parts : str
+        Path components inside the cache, e.g. ``data_cache("utkface_dlib.npz")``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["FACEREV_CACHE"] = "/data/facerev"
+    >>> str(data_cache("utkface_dlib.npz"))
+    '/data/facerev/utkface_dlib.npz'
+    >>> del os.environ["FACEREV_CACHE"]
+    """
+    root = os.environ.get(CACHE_ENV)
+    if not root:
+        from clapper.rc import UserDefaults
+
+        root = UserDefaults("bobrc.toml").get(CACHE_KEY)
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "bob_facerev")
+    return Path(os.path.expanduser(str(root))).joinpath(*parts)

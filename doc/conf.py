@@ -29,6 +29,10 @@ autodoc_default_options = {
 # parameters documented as "array_like" etc. are prose, not cross-reference targets
 nitpicky = False
 
+# no "smart" typography: "--" in command examples (``--size``, click's option tables) must stay
+# two hyphens, or pasted commands fail (tests/test_docs.py checks the built commands page)
+smartquotes = False
+
 templates_path = []
 exclude_patterns = ["_build"]
 html_theme = "sphinx_rtd_theme"

@@ -307,7 +307,7 @@ def _run_epoch(generator, criterion, loader, device, id_targets, optimizer=None,
         if bar is not None:
             bar.update(1)
             if step % 10 == 1 or step == len(loader):
-                bar.set_postfix({t: f"{(sums[t] / n).item():.4f}" for t in TERMS})
+                bar.set_postfix({t: f"{(sums[t] / n).item():.4f}" for t in TERMS}, refresh=False)
     if bar is not None:
         bar.close()
     if device.type == "cuda":
@@ -607,7 +607,7 @@ def train_generator(
             )
             if epoch_bar is not None:
                 epoch_bar.update(1)
-                epoch_bar.set_postfix(loss=f"{train_terms['total']:.4f}")
+                epoch_bar.set_postfix(loss=f"{train_terms['total']:.4f}", refresh=False)
             scheduler.step()
             if len(val_set):
                 val_terms, *_ = _run_epoch(generator, criterion, val_loader, device, id_targets,

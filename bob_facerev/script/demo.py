@@ -61,7 +61,7 @@ def demo_gender(summary, output, block_size=16):
     epilog="""\b
 Examples:
   bob facerev demo
-  bob facerev demo -o /tmp/demo --size small
+  bob facerev demo -o facerev-demo-small --size small
 """
 )
 @click.option("-o", "--output", default="facerev-demo", show_default=True,

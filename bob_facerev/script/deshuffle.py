@@ -75,7 +75,7 @@ def deshuffle(embeddings, key, attacker_fraction, block_sizes, scorers, sizes, p
     of blocks placed correctly, of templates restored exactly, and the cosine between
     restored and original templates (chance: 1 / number of blocks).
 
-    Example: bob facerev deshuffle -e /work/cache/utkface_dlib.npz -k 16 -k 32 -o results/deshuffle
+    Example: bob facerev deshuffle -e ~/.cache/bob_facerev/utkface_dlib.npz -k 16 -k 32 -o results/deshuffle
     """
     import numpy as np
 
