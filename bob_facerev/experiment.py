@@ -137,7 +137,10 @@ class GridConfig:
     verification_block_sizes : tuple of int
         PE-MIU verification runs on the bona fide database (their EER goes in the report).
     train : dict
-        Keyword arguments of :func:`~bob_facerev.attack.trainer.train_generator` (recipe).
+        Keyword arguments of :func:`~bob_facerev.attack.trainer.train_generator` (recipe), and
+        ``keep_last_checkpoint`` (default True): False removes ``last.pt`` once training is
+        finished (``done.json`` records the recipe; a run with another recipe trains anew),
+        keeping only ``best.pt`` (the demo: its output folder stays small).
     deshuffle_scorer : str
         Scorer of the :class:`~bob_facerev.attack.deshuffle.Deshuffler`.
     seed : int
@@ -457,8 +460,19 @@ def _generator(cfg, out, training_set, protection=None):
             moved_blocks=protection.moved_blocks,
             protection_seed=cfg.seed,
         )
+    train = dict(cfg.train)
+    keep_last = train.pop("keep_last_checkpoint", True)
+    # a finished run whose last.pt was dropped (keep_last_checkpoint=False) is not trained again
+    done, recipe = folder / "done.json", json.dumps({**kwargs, **train}, sort_keys=True,
+                                                    default=str)
+    if done.is_file() and (folder / "best.pt").is_file() and done.read_text() == recipe:
+        return str(folder / "best.pt")
     train_generator(str(training_set), str(folder), model=cfg.model, resume=True,
-                    **kwargs, **cfg.train)
+                    **kwargs, **train)
+    if not keep_last:
+        # resume needs last.pt (weights + optimiser state) only while training is unfinished
+        atomic_write_text(done, recipe)
+        (folder / "last.pt").unlink(missing_ok=True)
     return str(folder / "best.pt")
 
 

@@ -95,7 +95,7 @@ def demo_grid(tmp_path_factory):
         protections=[Protection(), Protection(32, 4), Protection(32, None)],
         variants=("study", "deshuffle"),
         train=dict(epochs=150, batch_size=10, lr_step=1000, validation_fraction=0.0, w_id=0.0,
-                   progress=False),
+                   progress=False, checkpoint_every=50, save_grids=False),
         n_faces=4,
         output=str(out),
     )

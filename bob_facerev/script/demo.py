@@ -10,7 +10,7 @@ logger = setup("bob_facerev")
 #: what ``--size small`` keeps of the demo grid (CI and quick looks)
 SMALL = dict(
     protection_names=("none", "k32-p2", "k32-p4", "k32-prandom"),
-    epochs=150,
+    epochs=50,
     verification_block_sizes=(32,),
 )
 
