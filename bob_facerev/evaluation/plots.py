@@ -242,9 +242,9 @@ def det_figure(curves, title=None, fmrs=(), figsize=(9.0, 5.0), limits=(0.01, 99
     for k, ((label, fmr, fnmr), style) in enumerate(
             zip(data, _det_styles([d[0] for d in data]))):
         x = _lane(bob.measure.ppndf(np.clip(fmr, lo_x, hi_x)), fmr, lo_x, hi_x, bounds[:2],
-                  k * step)
+                  (k + 1) * step)
         y = _lane(bob.measure.ppndf(np.clip(fnmr, lo_y, hi_y)), fnmr, lo_y, hi_y, bounds[2:],
-                  k * step)
+                  (k + 1) * step)
         ax.plot(x, y, label=label, **style)
         edge = (fmr < lo_x) | (fmr > hi_x) | (fnmr < lo_y) | (fnmr > hi_y)
         if edge.any():  # triangles at up to 6 distinct positions on the edge
@@ -256,7 +256,7 @@ def det_figure(curves, title=None, fmrs=(), figsize=(9.0, 5.0), limits=(0.01, 99
     for f in fmrs:
         if lo_x <= f <= hi_x:
             ax.axvline(bob.measure.ppndf(f), color="0.5", linestyle=":", linewidth=1)
-    _det_axes(ax, (lo_x, hi_x, lo_y, hi_y), pad=step * (len(data) + 1))
+    _det_axes(ax, (lo_x, hi_x, lo_y, hi_y), pad=step * (len(data) + 2))
     if clipped_any:
         ax.plot([], [], marker="v", linestyle="none", color="0.4",
                 label=f"rate below {100 * lo_x:.2g} % (x) or {100 * lo_y:.2g} % (y),\n"
