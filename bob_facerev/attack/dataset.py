@@ -13,6 +13,10 @@ A training set is built once through the Bob pipeline and cached in one ``.npz``
 ``validation`` (optional)
     ``(N,)`` bool, the database's own validation samples (FFHQ's seeded 90/10 split); when present
     the trainer uses this split instead of drawing one.
+``subjects`` (optional)
+    ``(N,)`` str, the subject of every sample, where the database has identities (CFP, LFW); the
+    trainer's validation RSR then also counts type-II comparisons, and
+    :func:`merge_training_sets` checks that merged databases share no person.
 
 The file loads without pickle (``allow_pickle=False``).
 """
@@ -32,7 +36,7 @@ from ..utils import atomic_savez
 PROTECTIONS = ("none", "fixed", "random")
 
 
-def save_training_set(path, faces, embeddings, keys, metadata=None, validation=None):
+def save_training_set(path, faces, embeddings, keys, metadata=None, validation=None, subjects=None):
     """Write a training set file atomically.
 
     Parameters
@@ -46,6 +50,8 @@ def save_training_set(path, faces, embeddings, keys, metadata=None, validation=N
         JSON-serialisable; should hold ``model``; ``embedding_size`` is set from the data.
     validation : array-like of bool, (N,), optional
         Marks the validation samples of a fixed split.
+    subjects : sequence of str, (N,), optional
+        The subject of every sample (only where the database has identities).
     """
     faces = np.asarray(faces)
     embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -60,6 +66,11 @@ def save_training_set(path, faces, embeddings, keys, metadata=None, validation=N
         if validation.shape != (len(faces),):
             raise ValueError(f"{path}: validation must be (N,) bool with N = {len(faces)}")
         arrays["validation"] = validation
+    if subjects is not None:
+        subjects = np.asarray([str(x) for x in subjects])
+        if subjects.shape != (len(faces),):
+            raise ValueError(f"{path}: subjects must be (N,) str with N = {len(faces)}")
+        arrays["subjects"] = subjects
     if not os.fspath(path).endswith(".npz"):
         raise ValueError(f"a training set file must end with .npz, got {os.fspath(path)!r}")
     atomic_savez(path, **arrays)
@@ -88,7 +99,7 @@ def load_training_set(path):
     dict
         ``faces`` (N, 3, 112, 112) uint8, ``embeddings`` (N, d) float32, ``keys`` (N,) str,
         ``metadata`` dict (with ``embedding_size``; ``model`` when known), ``validation`` (N,) bool
-        or None.
+        or None, ``subjects`` (N,) str or None.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -100,7 +111,8 @@ def load_training_set(path):
         with np.load(path, allow_pickle=False) as npz:
             files = set(npz.files)
             arrays = {name: npz[name] for name in
-                      ("faces", "embeddings", "keys", "metadata", "validation") if name in files}
+                      ("faces", "embeddings", "keys", "metadata", "validation", "subjects")
+                      if name in files}
         metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"training set {path!r} is unreadable (corrupt?): {e}") from e
@@ -118,8 +130,25 @@ def load_training_set(path):
     validation = arrays.get("validation")
     if validation is not None and validation.shape != (len(faces),):
         raise ValueError(f"training set {path!r}: validation flags do not match the {len(faces)} faces")
+    subjects = arrays.get("subjects")
+    if subjects is not None and subjects.shape != (len(faces),):
+        raise ValueError(f"training set {path!r}: subjects do not match the {len(faces)} faces")
     return {"faces": faces, "embeddings": embeddings, "keys": keys, "metadata": metadata,
-            "validation": None if validation is None else validation.astype(bool)}
+            "validation": None if validation is None else validation.astype(bool),
+            "subjects": None if subjects is None else subjects.astype(str)}
+
+
+def has_identities(subjects):
+    """Whether subject labels carry identities: some subject has at least two samples.
+
+    A database where every template is its own "subject" (UTKFace: no identities) has none: its
+    "different-subject" pairs include the same person photographed twice, so thresholds derived
+    from them are not impostor thresholds.
+    """
+    if subjects is None:
+        return False
+    _, counts = np.unique(np.asarray([str(x) for x in subjects]), return_counts=True)
+    return bool(len(counts) and counts.max() >= 2)
 
 
 def file_digest(path, chunk=1 << 22):
@@ -211,29 +240,98 @@ class ReconstructionDataset:
         Already protected as wanted (see :func:`protect_embeddings`).
     indices : array-like of int, optional
         The subset to expose (e.g. the training part of :func:`split_indices`).
+    flipped_embeddings : numpy.ndarray, (N, d) float32, optional
+        The embeddings of the horizontally flipped faces (:func:`flipped_embeddings`, protected as
+        ``embeddings``). When given, the dataset holds every face twice: as it is with its
+        embedding, and mirrored with the mirrored face's own embedding.
 
     Notes
     -----
     Items are ``(face uint8 tensor (3, 112, 112), embedding float32 tensor (d,), index)``: faces stay
-    uint8 until they reach the device (4x less to copy); ``index`` is the position in the file, so
-    precomputed per-sample targets (identity embeddings) can be looked up.
+    uint8 until they reach the device (4x less to copy); ``index`` is the position in the file (plus
+    ``N`` for a flipped face), so precomputed per-sample targets (identity embeddings) can be
+    looked up.
     """
 
-    def __init__(self, faces, embeddings, indices=None):
+    def __init__(self, faces, embeddings, indices=None, flipped_embeddings=None):
         self.faces = faces
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
         self.indices = (
             np.arange(len(faces), dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
         )
+        self.flipped_embeddings = (
+            None if flipped_embeddings is None else np.asarray(flipped_embeddings, dtype=np.float32)
+        )
+        if self.flipped_embeddings is not None and self.flipped_embeddings.shape != self.embeddings.shape:
+            raise ValueError(
+                f"flipped_embeddings {self.flipped_embeddings.shape} must match the embeddings "
+                f"{self.embeddings.shape}"
+            )
 
     def __len__(self):
-        return len(self.indices)
+        return len(self.indices) * (1 if self.flipped_embeddings is None else 2)
 
     def __getitem__(self, i):
         import torch
 
+        n = len(self.indices)
+        if i >= n:  # the mirrored copy, with the mirrored face's own embedding
+            j = int(self.indices[i - n])
+            face = np.ascontiguousarray(self.faces[j][:, :, ::-1])
+            return torch.from_numpy(face), torch.from_numpy(self.flipped_embeddings[j].copy()), j + len(self.faces)
         j = int(self.indices[i])
         return torch.from_numpy(self.faces[j].copy()), torch.from_numpy(self.embeddings[j].copy()), j
+
+
+def flip_faces(faces):
+    """Horizontally mirrored copies of ``(N, 3, H, W)`` faces."""
+    return np.ascontiguousarray(np.asarray(faces)[..., ::-1])
+
+
+def flipped_embeddings(faces, indices, network, device="cpu", batch_size=64, normalize=True):
+    """Embeddings of the horizontally flipped faces ``faces[indices]``, computed once.
+
+    Parameters
+    ----------
+    faces : numpy.ndarray, (N, 3, 112, 112) uint8
+    indices : array-like of int
+        The faces to flip (rows outside stay zero).
+    network : torch.nn.Module
+        The white-box extractor, ``(N, 3, h, w)`` float RGB in ``[0, 1]`` -> ``(N, d)``
+        (:func:`bob_facerev.face.network.load_embedding_network`).
+    device : str or torch.device
+    batch_size : int
+    normalize : bool
+        L2-normalise (the training set's embeddings are, see :func:`build_training_set`).
+
+    Returns
+    -------
+    numpy.ndarray, (N, d) float32
+        Indexed like ``faces``.
+
+    Notes
+    -----
+    The stored embeddings come from the model's own crop; these come from the 112x112 attack-size
+    face (resized by the network), so the mirrored pairs are as consistent as the network's input
+    allows, and the generator is asked to produce exactly that mirrored face.
+    """
+    import torch
+
+    indices = np.asarray(indices, dtype=np.int64)
+    out = None
+    network = network.to(device).eval()
+    with torch.no_grad():
+        for start in range(0, len(indices), batch_size):
+            idx = indices[start : start + batch_size]
+            x = torch.from_numpy(flip_faces(faces[idx])).to(device).float().div_(255.0)
+            emb = network(x).float()
+            if normalize:
+                emb = torch.nn.functional.normalize(emb, dim=1)
+            emb = emb.cpu().numpy()
+            if out is None:
+                out = np.zeros((len(faces), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb
+    return out if out is not None else np.zeros((len(faces), 0), dtype=np.float32)
 
 
 def build_training_set(samples, model, output, checkpoint=None, transformer=None, batch_size=64,
@@ -264,7 +362,8 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
     Returns
     -------
     str
-        ``output``. Samples where no face was found are left out (logged).
+        ``output``. Samples where no face was found are left out (logged). The samples'
+        ``subject_id`` are stored where the database has identities (:func:`has_identities`).
 
     Notes
     -----
@@ -286,7 +385,7 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
     steps = [step for _, step in transformer.steps]
     cropper, embedders = steps[0], steps[1:]
 
-    faces, embeddings, keys, validation = [], [], [], []
+    faces, embeddings, keys, validation, subjects = [], [], [], [], []
     it = range(0, len(samples), batch_size)
     if progress:
         from tqdm import tqdm
@@ -310,6 +409,7 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
             embeddings.append(np.asarray(emb, dtype=np.float32).reshape(-1))
             keys.append(str(getattr(sample, "key", start + i)))
             validation.append(is_validation[start + i])
+            subjects.append(str(getattr(sample, "subject_id", "")))
     if skipped:
         logging.getLogger(__name__).warning(
             "build_training_set: no face found in %d of %d samples (left out)", skipped, len(samples)
@@ -324,6 +424,7 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
         metadata={"model": str(model), "checkpoint": None if checkpoint is None else str(checkpoint),
                   "n_skipped": int(skipped)},
         validation=validation if any(validation) else None,
+        subjects=subjects if all(subjects) and has_identities(subjects) else None,
     )
     return os.fspath(output)
 
@@ -349,3 +450,80 @@ def _as_samples(samples):
         samples = samples.all_samples()
     samples = list(samples)
     return samples, [False] * len(samples)
+
+
+def merge_training_sets(paths, output, exclude_subjects=None):
+    """Merge several training set files (e.g. UTKFace + FFHQ + CFP people) into one.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        Training set files (:func:`build_training_set`) of the same extractor and embedding size.
+    output : str or os.PathLike
+        The merged ``.npz`` file (written atomically).
+    exclude_subjects : iterable of str, optional
+        The attacked people: refused if any of them is in a file that has identities.
+
+    Returns
+    -------
+    str
+        ``output``. Keys become ``<source stem>/<key>`` so they stay unique; subjects likewise
+        (two databases' ``"001"`` are different people); the per-file database validation flags
+        are dropped (the trainer draws its own split). The metadata lists the sources.
+
+    Raises
+    ------
+    ValueError
+        Different extractors or embedding sizes, a stem used twice, or one person in two files /
+        among ``exclude_subjects`` (where the files have identities).
+    """
+    if len(paths) < 2:
+        raise ValueError(f"merge_training_sets needs at least two training set files, got {len(paths)}")
+    parts = [load_training_set(p) for p in paths]
+    stems = [os.path.splitext(os.path.basename(os.fspath(p)))[0] for p in paths]
+    if len(set(stems)) != len(stems):
+        raise ValueError(f"the training set files must have different names, got {stems}")
+    for key in ("model", "embedding_size"):
+        values = {str(part["metadata"].get(key)) for part in parts}
+        if len(values) > 1:
+            raise ValueError(f"cannot merge training sets of different {key}s: {sorted(values)}")
+    _check_disjoint_subjects(parts, stems, exclude_subjects)
+    keys, subjects = [], []
+    for stem, part in zip(stems, parts):
+        keys += [f"{stem}/{k}" for k in part["keys"]]
+        subj = part["subjects"] if part["subjects"] is not None else part["keys"]
+        subjects += [f"{stem}/{x}" for x in subj]
+    metadata = {"model": parts[0]["metadata"].get("model"),
+                "sources": json.dumps([{"file": os.path.basename(os.fspath(p)), "n": len(part["faces"]),
+                                        "identities": part["subjects"] is not None}
+                                       for p, part in zip(paths, parts)])}
+    save_training_set(
+        output, np.concatenate([p["faces"] for p in parts]),
+        np.concatenate([p["embeddings"] for p in parts]), keys, metadata=metadata,
+        subjects=subjects if any(p["subjects"] is not None for p in parts) else None,
+    )
+    return os.fspath(output)
+
+
+def _check_disjoint_subjects(parts, stems, exclude_subjects):
+    """Refuse one person in two files with identities, or an attacked person in any of them."""
+    excluded = {str(x) for x in (exclude_subjects or ())}
+    seen = {}
+    for stem, part in zip(stems, parts):
+        if part["subjects"] is None:
+            continue
+        people = set(part["subjects"].tolist())
+        attacked = sorted(people & excluded)
+        if attacked:
+            raise ValueError(
+                f"training set {stem!r} holds {len(attacked)} attacked subject(s) (e.g. {attacked[:3]}):"
+                " rebuild it without the people the attack is evaluated on"
+            )
+        for other, other_people in seen.items():
+            common = sorted(people & other_people)
+            if common:
+                raise ValueError(
+                    f"training sets {other!r} and {stem!r} share {len(common)} subject(s) (e.g. "
+                    f"{common[:3]}): merge databases of different people"
+                )
+        seen[stem] = people
