@@ -562,3 +562,40 @@ def test_flips_weight_decay_and_cosine_loss_in_training(toy_set, tmp_path):
         train_generator(toy_set, tmp_path / "flip", epochs=2, flip=True, weight_decay=0.01,
                         id_loss="study", w_id=1.0, id_network=_tiny_id(),
                         attacked_network=Tiny16(), resume=True, **FAST)
+
+
+def test_cli_passes_the_new_recipe_options(toy_set, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bob_facerev.attack import trainer
+    from bob_facerev.script.train import train
+
+    seen = {}
+
+    def fake_train(training_set, output, **kwargs):
+        seen.update(kwargs)
+        return {"history": [], "last": "l", "best": "b", "stopped_early": True}
+
+    monkeypatch.setattr(trainer, "train_generator", fake_train)
+    args = ["-t", toy_set, "-o", str(tmp_path / "o"), "--id-loss", "cosine", "--weight-decay", "0.01",
+            "--flip", "--threshold-scores", "cfp.csv", "--select-fmr", "0.01", "--patience", "4"]
+    result = CliRunner().invoke(train, args)
+    assert result.exit_code == 0, result.output
+    assert {k: seen[k] for k in ("id_loss", "weight_decay", "flip", "thresholds", "select_fmr",
+                                 "patience")} == dict(id_loss="cosine", weight_decay=0.01, flip=True,
+                                                      thresholds="cfp.csv", select_fmr=0.01, patience=4)
+    assert "stopped early" in result.output
+
+
+def test_cli_refuses_thresholds_without_identities(toy_set, tmp_path):
+    from click.testing import CliRunner
+
+    from bob_facerev.script.train import train
+
+    utk = tmp_path / "utk.csv"
+    utk.write_text("probe_subject_id,bio_ref_subject_id,score\n" +
+                   "".join(f"a{i},b{i},0.{i}\n" for i in range(10)))
+    result = CliRunner().invoke(train, ["-t", toy_set, "-o", str(tmp_path / "o"), "--threshold-scores",
+                                        str(utk), "--id-model", "none"])
+    assert result.exit_code != 0 and "no genuine comparisons" in result.output
+    assert not (tmp_path / "o" / "last.pt").exists()
