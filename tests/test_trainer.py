@@ -599,3 +599,26 @@ def test_cli_refuses_thresholds_without_identities(toy_set, tmp_path):
                                         str(utk), "--id-model", "none"])
     assert result.exit_code != 0 and "no genuine comparisons" in result.output
     assert not (tmp_path / "o" / "last.pt").exists()
+
+
+@pytest.mark.slow
+def test_recipe_comparison_runs_quick(tmp_path):
+    """benchmarks/recipe_compare.py --quick: four recipes trained and measured on the demo faces."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "recipe_compare.py"
+    spec = importlib.util.spec_from_file_location("recipe_compare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick", "-o", str(tmp_path)])
+    assert [(r["id_loss"], r["flip"]) for r in rows] == [
+        ("study", False), ("study", True), ("cosine", False), ("cosine", True)]
+    for r in rows:
+        assert r["n_test"] == 10 and r["n_test_people"] == 5 and r["n_type2_pairs"] == 16
+        for fmr in ("0.1", "1", "10"):
+            assert 0 <= r[f"test_type1_fmr{fmr}"] <= 1 and 0 <= r[f"test_type2_fmr{fmr}"] <= 1
+        assert 1 <= r["best_epoch"] <= r["epochs_run"] == 2
+    flip = read_checkpoint(tmp_path / "dlib" / "study-wid1-flip" / "last.pt")["metadata"]["recipe"]
+    assert flip["flip"] is True and flip["select"] == "type1@0.001"
+    assert (tmp_path / "recipes.md").read_text().count("| dlib") == 4
