@@ -278,7 +278,8 @@ class ReconstructionDataset:
         if i >= n:  # the mirrored copy, with the mirrored face's own embedding
             j = int(self.indices[i - n])
             face = np.ascontiguousarray(self.faces[j][:, :, ::-1])
-            return torch.from_numpy(face), torch.from_numpy(self.flipped_embeddings[j].copy()), j + len(self.faces)
+            embedding = torch.from_numpy(self.flipped_embeddings[j].copy())
+            return torch.from_numpy(face), embedding, j + len(self.faces)
         j = int(self.indices[i])
         return torch.from_numpy(self.faces[j].copy()), torch.from_numpy(self.embeddings[j].copy()), j
 

@@ -386,16 +386,19 @@ def _identity_network(id_network, id_model, id_checkpoint, model, w_id):
     return id_network, id_name, w_id
 
 
-def _attacked_network(network, model, id_network, id_name, needed):
-    """The attacked extractor's network (flips, validation RSR): given, the identity network when
-    it is the attacked model (white-box), else loaded; None when not ``needed``."""
-    if not needed or network is not None:
-        return network
-    if id_network is not None and id_name == str(model):
-        return id_network
-    from ..face.network import load_embedding_network
+def _attacked_network(network, model, id_network, id_name, needed, device):
+    """The attacked extractor's network (flips, validation RSR) on ``device`` in evaluation mode:
+    given, the identity network when it is the attacked model (white-box), else loaded (its
+    configured weights); None when not ``needed``."""
+    if not needed:
+        return None
+    if network is None and id_network is not None and id_name == str(model):
+        network = id_network
+    if network is None:
+        from ..face.network import load_embedding_network
 
-    return load_embedding_network(str(model))
+        network = load_embedding_network(str(model))
+    return network.to(device).eval()
 
 
 def _flips(data, train_idx, network, protection_args, device, enabled):
@@ -650,7 +653,7 @@ def train_generator(
         raise ValueError("a validation RSR needs validation samples: set validation_fraction > 0")
     id_network, id_name, w_id = _identity_network(id_network, id_model, id_checkpoint, model, w_id)
     attacked_network = _attacked_network(attacked_network, model, id_network, id_name,
-                                         needed=flip or thresholds is not None)
+                                         needed=flip or thresholds is not None, device=device)
     flipped = _flips(data, train_idx, attacked_network,
                      (protection, block_size, moved_blocks, protection_seed), device, flip)
 
