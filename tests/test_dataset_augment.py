@@ -11,9 +11,9 @@ from bob_facerev.attack.dataset import (
     flipped_embeddings,
     has_identities,
     load_training_set,
-    merge_training_sets,
     save_training_set,
 )
+from bob_facerev.attack.compose import merge_training_sets, split_by_people
 
 
 class LeftRight(nn.Module):
@@ -107,3 +107,30 @@ def test_merge_training_sets_checks_people_and_models(tmp_path):
     with pytest.raises(ValueError, match="at least two"):
         merge_training_sets([utk], tmp_path / "m6.npz")
     assert not (tmp_path / "m2.npz").exists()
+
+
+def test_split_by_people_gives_disjoint_people(tmp_path):
+    n = 12
+    subjects = [f"p{i // 3}" for i in range(n)]  # 4 people x 3 photos
+    path = tmp_path / "cfp.npz"
+    save_training_set(path, _faces(n), np.random.RandomState(0).normal(size=(n, 8)).astype(np.float32),
+                      [f"k{i}" for i in range(n)], {"model": "m"}, subjects=subjects)
+    train_people, test_people = split_by_people(path, tmp_path / "train.npz", tmp_path / "test.npz",
+                                                test_fraction=0.25, seed=1)
+    assert len(test_people) == 1 and len(train_people) == 3
+    assert set(train_people) | set(test_people) == {"p0", "p1", "p2", "p3"}
+    train, test = load_training_set(tmp_path / "train.npz"), load_training_set(tmp_path / "test.npz")
+    assert set(test["subjects"]) == set(test_people) and len(test["faces"]) == 3
+    assert not set(train["subjects"]) & set(test["subjects"])
+    original = load_training_set(path)
+    k = list(original["keys"]).index(test["keys"][0])
+    assert np.array_equal(test["faces"][0], original["faces"][k])
+    assert np.array_equal(test["embeddings"][0], original["embeddings"][k])
+    # the attacked people can then be kept out of a merged attacker set
+    with pytest.raises(ValueError, match="attacked subject"):
+        merge_training_sets([tmp_path / "train.npz", path], tmp_path / "m.npz",
+                            exclude_subjects=test_people)
+    utk = tmp_path / "utk.npz"
+    save_training_set(utk, _faces(3), np.zeros((3, 8), np.float32) + 1, ["a", "b", "c"], {"model": "m"})
+    with pytest.raises(ValueError, match="no subject identities"):
+        split_by_people(utk, tmp_path / "x.npz", tmp_path / "y.npz")
