@@ -18,11 +18,20 @@ Inputs, ``{model}`` replaced by the extractor's name:
 ``--threshold-scores``
     bona fide scores of the extractor on a data set WITH identities (e.g. CFP-FF ``scores-dev.csv``).
 
+Or, from one data set with identities (e.g. CFP, built with ``build_training_set`` from a database
+whose samples carry ``subject_id``): ``--people-set`` is split by people (``--test-fraction`` of them
+attacked, the others train the attacker, merged with the ``--extra-training`` files, e.g. UTKFace),
+and without ``--threshold-scores`` the thresholds come from its different-identity pairs
+(``bob_facerev.attack.validation.thresholds_from_embeddings``).
+
 GPU session (one call; ``--epochs``/``--patience`` bound the device time)::
 
     python benchmarks/recipe_compare.py --models dlib,sface --device cuda --amp \\
         --training-set cache/train_{model}.npz --test-set cache/cfp_test_{model}.npz \\
         --threshold-scores cache/cfp_ff_{model}.csv --epochs 40 --patience 8 -o results/recipes
+
+    python benchmarks/recipe_compare.py --models dlib,sface --device cuda --amp \
+        --people-set cache/cfp_{model}.npz --extra-training cache/utkface_{model}.npz -o results/recipes
 
 CPU check of the mechanics (``--quick``: the bundled demo faces train AND test, so the numbers say
 nothing about generalisation; 2 epochs on 7 faces)::
@@ -115,6 +124,29 @@ def quick_inputs(output):
     return path, test, scores
 
 
+def people_inputs(model, args):
+    """Split ``--people-set`` by people, merge the attacker's part with ``--extra-training``;
+    returns ``(training_set, test_set, thresholds source)``."""
+    from bob_facerev.attack.compose import merge_training_sets, split_by_people
+    from bob_facerev.attack.dataset import load_training_set
+    from bob_facerev.attack.validation import thresholds_from_embeddings
+
+    folder = os.path.join(args.output, model, "data")
+    os.makedirs(folder, exist_ok=True)
+    people = args.people_set.format(model=model)
+    train, test = os.path.join(folder, "people_train.npz"), os.path.join(folder, "people_test.npz")
+    _, test_people = split_by_people(people, train, test, args.test_fraction, seed=0)
+    extra = [p.format(model=model) for p in args.extra_training.split(",")] if args.extra_training else []
+    training_set = train
+    if extra:
+        training_set = os.path.join(folder, "attacker.npz")
+        merge_training_sets(extra + [train], training_set, exclude_subjects=test_people)
+    if args.threshold_scores:
+        return training_set, test, args.threshold_scores.format(model=model)
+    data = load_training_set(people)
+    return training_set, test, thresholds_from_embeddings(data["embeddings"], data["subjects"], FMRS)
+
+
 def run(args):
     from bob_facerev.attack.trainer import train_generator
     from bob_facerev.attack.validation import resolve_thresholds
@@ -125,10 +157,13 @@ def run(args):
     for model in models:
         if args.quick:
             training_set, test_set, scores = quick_inputs(args.output)
+        elif args.people_set:
+            training_set, test_set, scores = people_inputs(model, args)
         else:
             training_set, test_set, scores = (p.format(model=model) for p in
                                               (args.training_set, args.test_set, args.threshold_scores))
-        thresholds, _ = resolve_thresholds(scores, FMRS)  # refuses scores without identities
+        thresholds, source = resolve_thresholds(scores, FMRS)  # refuses scores without identities
+        source = os.path.basename(source) if isinstance(scores, str) else "different-identity pairs"
         for name, recipe in recipes(args.w_id_study, args.w_id_cosine):
             out = os.path.join(args.output, model, name)
             start = time.perf_counter()
@@ -143,7 +178,7 @@ def run(args):
             row = dict(model=model, recipe=name, **recipe, best_epoch=result["best_epoch"],
                        epochs_run=len(result["history"]), train_seconds=round(seconds, 1),
                        training_set=os.path.basename(training_set), test_set=os.path.basename(test_set),
-                       threshold_scores=os.path.basename(scores),
+                       thresholds_from=source,
                        thresholds=json.dumps({f"{k:g}": round(v, 4) for k, v in thresholds.items()}))
             row.update(test_rsr(result["best"], model, test_set, thresholds, args.device))
             results.append(row)
@@ -174,6 +209,9 @@ def main(argv=None):
     parser.add_argument("--training-set", help="training set .npz, {model} replaced")
     parser.add_argument("--test-set", help="held-out people .npz with subjects, {model} replaced")
     parser.add_argument("--threshold-scores", help="bona fide score CSV with identities, {model} replaced")
+    parser.add_argument("--people-set", help="data set with identities to split by people, {model} replaced")
+    parser.add_argument("--extra-training", help="comma-separated training sets merged into the attacker's")
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="share of --people-set people attacked")
     parser.add_argument("--w-id-study", type=float, default=1.0,
                         help="w_id of the study's MSE term (config/grid/study_dlib.py: 1)")
     parser.add_argument("--w-id-cosine", type=float, default=0.1,
@@ -194,8 +232,9 @@ def main(argv=None):
     if args.quick:
         args.epochs, args.patience, args.batch_size = 2, None, 4
         args.validation_fraction, args.device, args.amp = 0.3, "cpu", False
-    elif not (args.training_set and args.test_set and args.threshold_scores):
-        parser.error("give --training-set, --test-set and --threshold-scores (or --quick)")
+    elif not (args.people_set or (args.training_set and args.test_set and args.threshold_scores)):
+        parser.error("give --people-set, or --training-set, --test-set and --threshold-scores "
+                     "(or --quick)")
     return run(args)
 
 

@@ -622,3 +622,55 @@ def test_recipe_comparison_runs_quick(tmp_path):
     flip = read_checkpoint(tmp_path / "dlib" / "study-wid1-flip" / "last.pt")["metadata"]["recipe"]
     assert flip["flip"] is True and flip["select"] == "type1@0.001"
     assert (tmp_path / "recipes.md").read_text().count("| dlib") == 4
+
+
+def test_thresholds_from_embeddings_use_different_people_only():
+    from bob_facerev.attack.validation import thresholds_from_embeddings
+    from bob_facerev.evaluation.rsr import fmr_thresholds
+
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(40, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    subjects = [f"p{i // 2}" for i in range(40)]
+    x[1::2] = x[0::2]  # each person's two photos are identical: genuine score 1
+    got = thresholds_from_embeddings(x, subjects, fmrs=(0.01, 0.1))
+    neg = [x[a] @ x[b] for a in range(40) for b in range(a + 1, 40) if subjects[a] != subjects[b]]
+    assert got == pytest.approx({r["fmr"]: r["threshold"] for r in fmr_thresholds(neg, (0.01, 0.1))})
+    assert got[0.01] < 1.0  # the identical same-person pairs did not count as impostors
+    with pytest.raises(ValueError, match="identities"):
+        thresholds_from_embeddings(x, [f"u{i}" for i in range(40)])
+
+
+@pytest.mark.slow
+def test_recipe_comparison_splits_a_people_set(tmp_path):
+    """--people-set: attacked people kept out of the attacker's merged data, thresholds from
+    different-identity pairs, RSR measured on the attacked people."""
+    import importlib.util
+    from pathlib import Path
+
+    from bob_facerev.attack.dataset import load_training_set
+
+    path = Path(__file__).parents[1] / "benchmarks" / "recipe_compare.py"
+    spec = importlib.util.spec_from_file_location("recipe_compare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.RandomState(0)
+    save_training_set(tmp_path / "cfp_dlib.npz", _smooth_faces(18, seed=1), rng.randn(18, 128),
+                      [f"c{i}" for i in range(18)], {"model": "dlib"},
+                      subjects=[f"p{i // 3}" for i in range(18)])
+    save_training_set(tmp_path / "utk_dlib.npz", _smooth_faces(6, seed=2), rng.randn(6, 128),
+                      [f"u{i}" for i in range(6)], {"model": "dlib"})
+    out = tmp_path / "out"
+    rows = module.main(["--models", "dlib", "--people-set", str(tmp_path / "cfp_{model}.npz"),
+                        "--extra-training", str(tmp_path / "utk_{model}.npz"), "--test-fraction",
+                        "0.34", "--epochs", "1", "--batch-size", "4", "--device", "cpu",
+                        "--validation-fraction", "0.25", "-o", str(out)])
+    assert len(rows) == 4
+    for r in rows:
+        assert (r["n_test"], r["n_test_people"], r["n_type2_pairs"]) == (6, 2, 12)
+        assert r["thresholds_from"] == "different-identity pairs"
+    attacker = load_training_set(out / "dlib" / "data" / "attacker.npz")
+    test = load_training_set(out / "dlib" / "data" / "people_test.npz")
+    assert len(attacker["faces"]) == 6 + 12
+    attacked = {f"people_train/{p}" for p in test["subjects"]}
+    assert not attacked & set(attacker["subjects"])

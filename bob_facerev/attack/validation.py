@@ -184,3 +184,43 @@ def describe(rsr, select_fmr=None):
             text += f" (II {100 * t2:.1f}%)"
         parts.append(text)
     return ", ".join(parts)
+
+
+def thresholds_from_embeddings(embeddings, subjects, fmrs=DEFAULT_FMRS, max_impostors=5_000_000, seed=0):
+    """Thresholds at ``fmrs`` from the different-identity pairs of a data set with identities.
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray, (N, d)
+        The extractor's embeddings (L2-normalised here; scores are cosine similarities).
+    subjects : sequence of str, (N,)
+        Must carry identities (:func:`bob_facerev.attack.dataset.has_identities`).
+    fmrs : sequence of float
+    max_impostors : int
+        Above this many different-identity pairs a seeded random sample of them is used.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``{fmr: threshold}``.
+    """
+    from ..evaluation.rsr import fmr_thresholds
+    from .dataset import has_identities
+
+    if not has_identities(subjects):
+        raise ValueError(
+            "thresholds need a data set with identities (several photos per person): every sample "
+            "here is its own subject, so its 'impostor' pairs may show the same person twice"
+        )
+    x = np.asarray(embeddings, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    subjects = np.asarray([str(s) for s in subjects])
+    i, j = np.triu_indices(len(x), k=1)
+    keep = subjects[i] != subjects[j]
+    i, j = i[keep], j[keep]
+    if len(i) > max_impostors:
+        pick = np.sort(np.random.RandomState(seed).choice(len(i), max_impostors, replace=False))
+        i, j = i[pick], j[pick]
+    negatives = np.einsum("nd,nd->n", x[i], x[j])
+    return {row["fmr"]: row["threshold"] for row in fmr_thresholds(negatives, fmrs)}
