@@ -96,7 +96,7 @@ Generate a template with --dump-config my_train.py.
               "(computed once by the attacked extractor).")
 @click.option("--threshold-scores", default=None, type=str, cls=ResourceOption,
               help="Bona fide score file (CSV) of the same extractor on a data set WITH identities "
-              "(CFP-FF, LFW View 2): its FMR 0.1/1/10 %% thresholds give the per-epoch validation "
+              "(CFP-FF, LFW View 2): its FMR 0.1/1/10 % thresholds give the per-epoch validation "
               "RSR, which then chooses best.pt.")
 @click.option("--select-fmr", default=0.001, show_default=True, type=float, cls=ResourceOption,
               help="FMR whose validation RSR (type-I) chooses best.pt and drives --patience.")
