@@ -127,6 +127,11 @@ class GridConfig:
         Bob database resources (names of ``bob.bio.database`` entry points) or objects: the bona
         fide comparisons that set thresholds, the attacked templates (one image per subject), and
         the attacker's faces (ignored when ``training_set`` exists).
+    threshold_scores : str or None
+        A bona fide score file (``scores-dev.csv``) of the same extractor on a data set *with*
+        subject identities (CFP-FF, LFW View 2) to take the thresholds from. Needed when the bona
+        fide database has no identities (every template its own subject, e.g. UTKFace): its
+        "impostor" scores would include the same person twice. Used whenever set.
     training_set : str or None
         A cached training set (``.npz``); default ``<output>/training_set.npz``, built from
         ``training_database``.
@@ -163,6 +168,7 @@ class GridConfig:
     attack_database: object = "facerev-lfw-attack"
     training_database: object = "facerev-ffhq"
     training_set: str | None = None
+    threshold_scores: str | None = None
     protections: list | None = None
     variants: tuple = ("study", "deshuffle")
     verification_block_sizes: tuple = ()
@@ -433,6 +439,33 @@ def _bona_fide(cfg, out, dask_client, block_size=None):
     return scores
 
 
+def _threshold_scores(cfg, out, dask_client):
+    """``(score file, note)``: the bona fide scores the thresholds come from, and where from.
+
+    The bona fide database's own scores when it has subject identities; else ``threshold_scores``,
+    which must hold genuine comparisons; a database without identities and no such file is refused
+    before any work starts.
+    """
+    from .attack.dataset import has_identities
+    from .attack.validation import thresholds_from_scores
+
+    name = cfg.bona_fide_database if isinstance(cfg.bona_fide_database, str) else "bona fide database"
+    if cfg.threshold_scores is not None:
+        thresholds_from_scores(cfg.threshold_scores)  # refuses a file without genuine comparisons
+        note = f"thresholds from {cfg.threshold_scores} (threshold_scores), not from {name}"
+        logger.warning("%s", note)
+        return Path(cfg.threshold_scores), note
+    subjects = [_subject(s) for s in _samples(load_database(cfg.bona_fide_database))]
+    if not has_identities(subjects):
+        raise ValueError(
+            f"bona fide database {name!r} has no subject identities (each of its {len(subjects)} "
+            "templates is its own subject): thresholds from its scores would count the same person "
+            "photographed twice as an impostor. Set threshold_scores to a bona fide score file of "
+            f"the {cfg.model!r} extractor on a data set with identities (CFP-FF, LFW View 2)"
+        )
+    return _bona_fide(cfg, out, dask_client), f"thresholds from the bona fide database {name}"
+
+
 def _training_set(cfg, out, dask_client):
     path = Path(cfg.training_set) if cfg.training_set else out / "training_set.npz"
     if path.is_file():
@@ -513,7 +546,7 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
             n_blocks(d, p.block_size)
 
     # 1. bona fide scores (thresholds) and PE-MIU verification
-    bona_fide_file = _bona_fide(cfg, out, dask_client)
+    bona_fide_file, thresholds_from = _threshold_scores(cfg, out, dask_client)
     verification = {
         k: _bona_fide(cfg, out, dask_client, block_size=k) for k in cfg.verification_block_sizes
     }
@@ -632,6 +665,7 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         "scores": [str(p) for p in score_files],
         "faces": str(out / "faces.npz"),
         "model": cfg.model,
+        "thresholds_from": thresholds_from,
         "n_attacked": len(attack_samples),
         "output": str(out),
         "attack_embeddings": str(out / "attack_embeddings.npz"),

@@ -125,3 +125,43 @@ def test_id_network_frozen_and_gradient_reaches_image():
     # batch-norm statistics untouched
     for k, v in idn.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_cosine_identity_term_is_zero_for_identical_and_scale_free():
+    from bob_facerev.attack.losses import cosine_distance, identity_distance
+
+    rng = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 128, generator=rng), torch.randn(4, 128, generator=rng)
+    assert float(cosine_distance(a, a)) == pytest.approx(0.0, abs=1e-6)
+    d = float(cosine_distance(a, b))
+    assert 0.5 < d < 1.5  # random 128-d directions are nearly orthogonal
+    assert float(cosine_distance(10 * a, b)) == pytest.approx(d, rel=1e-6)
+    assert float(cosine_distance(a, 10 * b)) == pytest.approx(d, rel=1e-6)
+    # the study's MSE is not scale-free: that is the point of the cosine term
+    assert float(identity_distance(10 * a, 10 * b, "study")) == pytest.approx(
+        100 * float(identity_distance(a, b, "study")), rel=1e-5)
+    assert float(cosine_distance(10 * a, 10 * b)) == pytest.approx(d, rel=1e-6)
+    assert float(cosine_distance(a, -a)) == pytest.approx(2.0, abs=1e-6)
+    with pytest.raises(ValueError, match="id_loss"):
+        identity_distance(a, b, "l1")
+
+
+def test_loss_with_cosine_identity_term():
+    torch.manual_seed(0)
+    net = TinyID().eval()
+    real = _images(2, seed=3)
+    fake = _images(2, seed=4)
+    cos = ReconstructionLoss(w_ssim=0.0, w_id=1.0, id_network=net, id_loss="cosine")
+    total, terms = cos(real, real)
+    assert float(terms["id"]) == pytest.approx(0.0, abs=1e-6)
+    total, terms = cos(fake, real)
+    from bob_facerev.attack.losses import cosine_distance
+
+    expected = float(cosine_distance(net(fake), net(real)))
+    assert float(terms["id"]) == pytest.approx(expected, rel=1e-5)
+    assert float(total) == pytest.approx(float(terms["mse"]) + expected, rel=1e-5)
+    # the same targets scaled by 10 give the same cosine term, not the same study term
+    _, t10 = cos(fake, real, real_id=10 * net(real).detach())
+    assert float(t10["id"]) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="id_loss"):
+        ReconstructionLoss(id_loss="angle")

@@ -427,3 +427,250 @@ def test_build_training_set_keeps_database_split(tmp_path):
                         grid_size=2)
     m = r["metadata"]
     assert (m["n_train"], m["n_validation"], m["recipe"]["split"]) == (4, 3, "file")
+
+
+# --------------------------------------------------------------------------- validation RSR
+
+
+class Tiny16(nn.Module):
+    """Stand-in attacked extractor with the toy set's 16-d embeddings."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(7)
+        self.conv = nn.Conv2d(3, 4, 5, stride=4)
+        self.fc = nn.Linear(4 * 8 * 8, 16)
+
+    def forward(self, x):
+        x = nn.functional.interpolate(x, size=(36, 36), mode="bilinear", align_corners=False)
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def toy_people(tmp_path_factory):
+    """The toy set with subjects: 2 people x 6 samples (any 3 validation samples hold a pair)."""
+    rng = np.random.RandomState(0)
+    path = tmp_path_factory.mktemp("people") / "people.npz"
+    save_training_set(path, _smooth_faces(12), rng.randn(12, 16), [f"s{i:02d}" for i in range(12)],
+                      {"model": "toy"}, subjects=[f"p{i % 2}" for i in range(12)])
+    return str(path)
+
+
+def test_acceptance_rates_by_hand():
+    from bob_facerev.attack.validation import acceptance_rates, describe
+
+    templates = np.eye(4)[:3]  # three samples, subjects a, a, b
+    recon = np.array([[1.0, 0, 0, 0], [0.6, 0.8, 0, 0], [0, 0, 0, 1.0]])
+    rates = acceptance_rates(templates, recon, {0.001: 0.9, 0.1: 0.5}, subjects=["a", "a", "b"])
+    # type-I scores 1, 0.8, 0; type-II pairs (0 vs 1): 0, (1 vs 0): 0.6
+    assert rates == {"val_type1_fmr0.1": pytest.approx(1 / 3), "val_type2_fmr0.1": 0.0,
+                     "val_type1_fmr10": pytest.approx(2 / 3), "val_type2_fmr10": 0.5}
+    assert describe(rates, 0.1) == "RSR@10% 66.7% (II 50.0%)"
+    no_subjects = acceptance_rates(templates, recon, {0.1: 0.5})
+    assert np.isnan(no_subjects["val_type2_fmr10"])
+
+
+def test_thresholds_only_from_scores_with_identities(tmp_path):
+    from bob_facerev.attack.validation import resolve_thresholds, thresholds_from_scores
+    from bob_facerev.evaluation.rsr import fmr_thresholds
+
+    rng = np.random.RandomState(3)
+    neg = rng.uniform(0, 0.8, 2000)
+    rows = ["probe_subject_id,bio_ref_subject_id,score"]
+    rows += [f"a{i},b{i},{s}" for i, s in enumerate(neg)] + ["c,c,0.95", "d,d,0.9"]
+    with_ids = tmp_path / "cfp.csv"
+    with_ids.write_text("\n".join(rows) + "\n")
+    got = thresholds_from_scores(with_ids)
+    assert got == {r["fmr"]: r["threshold"] for r in fmr_thresholds(neg)}
+    assert resolve_thresholds(str(with_ids))[1] == "cfp.csv"
+    utk = tmp_path / "utk.csv"  # every template its own subject: no genuine pair
+    utk.write_text("\n".join(rows[: 500]) + "\n")
+    with pytest.raises(ValueError, match="no genuine comparisons"):
+        thresholds_from_scores(utk)
+    with pytest.raises(ValueError, match="FMRs"):
+        resolve_thresholds({1.5: 0.3})
+
+
+def test_validation_rsr_logged_and_chooses_best(toy_people, tmp_path):
+    # thresholds that make two rates certain: cos <= 1 < 2 (none accepted), cos >= -1 > -2 (all)
+    thresholds = {0.001: 2.0, 0.01: -2.0, 0.1: 0.0}
+    result = train_generator(toy_people, tmp_path / "run", epochs=4, w_id=0, attacked_network=Tiny16(),
+                             thresholds=thresholds, select_fmr=0.1, **FAST)
+    history = result["history"]
+    for r in history:
+        assert r["val_type1_fmr0.1"] == 0.0 and r["val_type1_fmr1"] == 1.0
+        assert r["val_type2_fmr0.1"] == 0.0 and r["val_type2_fmr1"] == 1.0  # the set has people
+        assert 0.0 <= r["val_type1_fmr10"] <= 1.0
+    key = [(r["val_type1_fmr10"], -r["val_total"]) for r in history]
+    assert key[result["best_epoch"] - 1] == max(key)
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["val_type1_fmr10"]) == pytest.approx(history[0]["val_type1_fmr10"])
+    meta = read_checkpoint(tmp_path / "run" / "best.pt")["metadata"]
+    assert meta["recipe"]["select"] == "type1@0.1" and meta["threshold_source"] == "given"
+    assert meta["recipe"]["thresholds"] == {"0.001": 2.0, "0.01": -2.0, "0.1": 0.0}
+    with pytest.raises(ValueError, match="select_fmr"):
+        train_generator(toy_people, tmp_path / "bad", epochs=1, w_id=0, attacked_network=Tiny16(),
+                        thresholds={0.01: 0.5}, select_fmr=0.001, **FAST)
+
+
+def test_early_stopping_keeps_the_epoch_with_the_best_validation_rsr(toy_set, tmp_path, monkeypatch):
+    from bob_facerev.attack import trainer
+
+    scripted = iter([0.2, 0.6, 0.4, 0.5, 0.3, 0.9, 0.9])  # best: epoch 2; epoch 6 never comes
+
+    def fake_rsr(*args, **kwargs):
+        value = next(scripted)
+        return {"val_type1_fmr0.1": value, "val_type2_fmr0.1": float("nan")}
+
+    monkeypatch.setattr(trainer, "_epoch_rsr", fake_rsr)
+    result = train_generator(toy_set, tmp_path / "stop", epochs=10, w_id=0, patience=3,
+                             attacked_network=Tiny16(), thresholds={0.001: 0.5}, **FAST)
+    assert [r["val_type1_fmr0.1"] for r in result["history"]] == [0.2, 0.6, 0.4, 0.5, 0.3]
+    assert result["best_epoch"] == 2 and result["stopped_early"]
+    assert [r["best"] for r in result["history"]] == [1, 1, 0, 0, 0]
+    best = read_checkpoint(tmp_path / "stop" / "best.pt")
+    assert best["epoch"] == 2
+    # best.pt holds the weights of epoch 2: those of a straight 2-epoch run (deterministic on CPU)
+    monkeypatch.setattr(trainer, "_epoch_rsr", lambda *a, **k: {})
+    train_generator(toy_set, tmp_path / "two", epochs=2, w_id=0, **FAST)
+    two = read_checkpoint(tmp_path / "two" / "last.pt")
+    for k in two["generator"]:
+        assert torch.equal(best["generator"][k], two["generator"][k]), k
+    last = read_checkpoint(tmp_path / "stop" / "last.pt")
+    assert last["epoch"] == 5
+    assert not torch.equal(last["generator"]["head.0.weight"], best["generator"]["head.0.weight"])
+    # resuming a stopped run trains no further
+    again = train_generator(toy_set, tmp_path / "stop", epochs=10, w_id=0, patience=3, resume=True,
+                            attacked_network=Tiny16(), thresholds={0.001: 0.5}, **FAST)
+    assert len(again["history"]) == 5 and again["stopped_early"]
+
+
+def test_flips_weight_decay_and_cosine_loss_in_training(toy_set, tmp_path):
+    result = train_generator(toy_set, tmp_path / "flip", epochs=1, flip=True, weight_decay=0.01,
+                             id_loss="cosine", w_id=1.0, id_network=_tiny_id(),
+                             attacked_network=Tiny16(), **FAST)
+    state = read_checkpoint(tmp_path / "flip" / "last.pt")
+    recipe = state["metadata"]["recipe"]
+    assert (recipe["flip"], recipe["weight_decay"], recipe["id_loss"], recipe["optimizer"]) == \
+        (True, 0.01, "cosine", "AdamW")
+    assert state["optimizer"]["param_groups"][0]["weight_decay"] == 0.01
+    assert 0 < result["history"][0]["train_id"] <= 2  # 1 - cos lies in [0, 2]
+    # 9 training faces and their 9 mirror images: 18 items, batches of 4 without the last partial
+    assert state["optimizer"]["state"][0]["step"].item() == 18 // 4
+    with pytest.raises(ValueError, match=r"recipe\.id_loss"):
+        train_generator(toy_set, tmp_path / "flip", epochs=2, flip=True, weight_decay=0.01,
+                        id_loss="study", w_id=1.0, id_network=_tiny_id(),
+                        attacked_network=Tiny16(), resume=True, **FAST)
+
+
+def test_cli_passes_the_new_recipe_options(toy_set, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bob_facerev.attack import trainer
+    from bob_facerev.script.train import train
+
+    seen = {}
+
+    def fake_train(training_set, output, **kwargs):
+        seen.update(kwargs)
+        return {"history": [], "last": "l", "best": "b", "stopped_early": True}
+
+    monkeypatch.setattr(trainer, "train_generator", fake_train)
+    args = ["-t", toy_set, "-o", str(tmp_path / "o"), "--id-loss", "cosine", "--weight-decay", "0.01",
+            "--flip", "--threshold-scores", "cfp.csv", "--select-fmr", "0.01", "--patience", "4"]
+    result = CliRunner().invoke(train, args)
+    assert result.exit_code == 0, result.output
+    assert {k: seen[k] for k in ("id_loss", "weight_decay", "flip", "thresholds", "select_fmr",
+                                 "patience")} == dict(id_loss="cosine", weight_decay=0.01, flip=True,
+                                                      thresholds="cfp.csv", select_fmr=0.01, patience=4)
+    assert "stopped early" in result.output
+
+
+def test_cli_refuses_thresholds_without_identities(toy_set, tmp_path):
+    from click.testing import CliRunner
+
+    from bob_facerev.script.train import train
+
+    utk = tmp_path / "utk.csv"
+    utk.write_text("probe_subject_id,bio_ref_subject_id,score\n" +
+                   "".join(f"a{i},b{i},0.{i}\n" for i in range(10)))
+    result = CliRunner().invoke(train, ["-t", toy_set, "-o", str(tmp_path / "o"), "--threshold-scores",
+                                        str(utk), "--id-model", "none"])
+    assert result.exit_code != 0 and "no genuine comparisons" in result.output
+    assert not (tmp_path / "o" / "last.pt").exists()
+
+
+@pytest.mark.slow
+def test_recipe_comparison_runs_quick(tmp_path):
+    """benchmarks/recipe_compare.py --quick: four recipes trained and measured on the demo faces."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "recipe_compare.py"
+    spec = importlib.util.spec_from_file_location("recipe_compare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick", "-o", str(tmp_path)])
+    assert [(r["id_loss"], r["flip"]) for r in rows] == [
+        ("study", False), ("study", True), ("cosine", False), ("cosine", True)]
+    for r in rows:
+        assert r["n_test"] == 10 and r["n_test_people"] == 5 and r["n_type2_pairs"] == 16
+        for fmr in ("0.1", "1", "10"):
+            assert 0 <= r[f"test_type1_fmr{fmr}"] <= 1 and 0 <= r[f"test_type2_fmr{fmr}"] <= 1
+        assert 1 <= r["best_epoch"] <= r["epochs_run"] == 2
+    flip = read_checkpoint(tmp_path / "dlib" / "study-wid1-flip" / "last.pt")["metadata"]["recipe"]
+    assert flip["flip"] is True and flip["select"] == "type1@0.001"
+    assert (tmp_path / "recipes.md").read_text().count("| dlib") == 4
+
+
+def test_thresholds_from_embeddings_use_different_people_only():
+    from bob_facerev.attack.validation import thresholds_from_embeddings
+    from bob_facerev.evaluation.rsr import fmr_thresholds
+
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(40, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    subjects = [f"p{i // 2}" for i in range(40)]
+    x[1::2] = x[0::2]  # each person's two photos are identical: genuine score 1
+    got = thresholds_from_embeddings(x, subjects, fmrs=(0.01, 0.1))
+    neg = [x[a] @ x[b] for a in range(40) for b in range(a + 1, 40) if subjects[a] != subjects[b]]
+    assert got == pytest.approx({r["fmr"]: r["threshold"] for r in fmr_thresholds(neg, (0.01, 0.1))})
+    assert got[0.01] < 1.0  # the identical same-person pairs did not count as impostors
+    with pytest.raises(ValueError, match="identities"):
+        thresholds_from_embeddings(x, [f"u{i}" for i in range(40)])
+
+
+@pytest.mark.slow
+def test_recipe_comparison_splits_a_people_set(tmp_path):
+    """--people-set: attacked people kept out of the attacker's merged data, thresholds from
+    different-identity pairs, RSR measured on the attacked people."""
+    import importlib.util
+    from pathlib import Path
+
+    from bob_facerev.attack.dataset import load_training_set
+
+    path = Path(__file__).parents[1] / "benchmarks" / "recipe_compare.py"
+    spec = importlib.util.spec_from_file_location("recipe_compare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.RandomState(0)
+    save_training_set(tmp_path / "cfp_dlib.npz", _smooth_faces(18, seed=1), rng.randn(18, 128),
+                      [f"c{i}" for i in range(18)], {"model": "dlib"},
+                      subjects=[f"p{i // 3}" for i in range(18)])
+    save_training_set(tmp_path / "utk_dlib.npz", _smooth_faces(6, seed=2), rng.randn(6, 128),
+                      [f"u{i}" for i in range(6)], {"model": "dlib"})
+    out = tmp_path / "out"
+    rows = module.main(["--models", "dlib", "--people-set", str(tmp_path / "cfp_{model}.npz"),
+                        "--extra-training", str(tmp_path / "utk_{model}.npz"), "--test-fraction",
+                        "0.34", "--epochs", "1", "--batch-size", "4", "--device", "cpu",
+                        "--validation-fraction", "0.25", "-o", str(out)])
+    assert len(rows) == 4
+    for r in rows:
+        assert (r["n_test"], r["n_test_people"], r["n_type2_pairs"]) == (6, 2, 12)
+        assert r["thresholds_from"] == "different-identity pairs"
+    attacker = load_training_set(out / "dlib" / "data" / "attacker.npz")
+    test = load_training_set(out / "dlib" / "data" / "people_test.npz")
+    assert len(attacker["faces"]) == 6 + 12
+    attacked = {f"people_train/{p}" for p in test["subjects"]}
+    assert not attacked & set(attacker["subjects"])

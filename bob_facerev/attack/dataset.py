@@ -13,6 +13,10 @@ A training set is built once through the Bob pipeline and cached in one ``.npz``
 ``validation`` (optional)
     ``(N,)`` bool, the database's own validation samples (FFHQ's seeded 90/10 split); when present
     the trainer uses this split instead of drawing one.
+``subjects`` (optional)
+    ``(N,)`` str, the subject of every sample, where the database has identities (CFP, LFW); the
+    trainer's validation RSR then also counts type-II comparisons, and
+    :func:`merge_training_sets` checks that merged databases share no person.
 
 The file loads without pickle (``allow_pickle=False``).
 """
@@ -32,7 +36,7 @@ from ..utils import atomic_savez
 PROTECTIONS = ("none", "fixed", "random")
 
 
-def save_training_set(path, faces, embeddings, keys, metadata=None, validation=None):
+def save_training_set(path, faces, embeddings, keys, metadata=None, validation=None, subjects=None):
     """Write a training set file atomically.
 
     Parameters
@@ -46,6 +50,8 @@ def save_training_set(path, faces, embeddings, keys, metadata=None, validation=N
         JSON-serialisable; should hold ``model``; ``embedding_size`` is set from the data.
     validation : array-like of bool, (N,), optional
         Marks the validation samples of a fixed split.
+    subjects : sequence of str, (N,), optional
+        The subject of every sample (only where the database has identities).
     """
     faces = np.asarray(faces)
     embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -60,6 +66,11 @@ def save_training_set(path, faces, embeddings, keys, metadata=None, validation=N
         if validation.shape != (len(faces),):
             raise ValueError(f"{path}: validation must be (N,) bool with N = {len(faces)}")
         arrays["validation"] = validation
+    if subjects is not None:
+        subjects = np.asarray([str(x) for x in subjects])
+        if subjects.shape != (len(faces),):
+            raise ValueError(f"{path}: subjects must be (N,) str with N = {len(faces)}")
+        arrays["subjects"] = subjects
     if not os.fspath(path).endswith(".npz"):
         raise ValueError(f"a training set file must end with .npz, got {os.fspath(path)!r}")
     atomic_savez(path, **arrays)
@@ -88,7 +99,7 @@ def load_training_set(path):
     dict
         ``faces`` (N, 3, 112, 112) uint8, ``embeddings`` (N, d) float32, ``keys`` (N,) str,
         ``metadata`` dict (with ``embedding_size``; ``model`` when known), ``validation`` (N,) bool
-        or None.
+        or None, ``subjects`` (N,) str or None.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -100,7 +111,8 @@ def load_training_set(path):
         with np.load(path, allow_pickle=False) as npz:
             files = set(npz.files)
             arrays = {name: npz[name] for name in
-                      ("faces", "embeddings", "keys", "metadata", "validation") if name in files}
+                      ("faces", "embeddings", "keys", "metadata", "validation", "subjects")
+                      if name in files}
         metadata = json.loads(str(arrays["metadata"])) if "metadata" in arrays else {}
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"training set {path!r} is unreadable (corrupt?): {e}") from e
@@ -118,8 +130,25 @@ def load_training_set(path):
     validation = arrays.get("validation")
     if validation is not None and validation.shape != (len(faces),):
         raise ValueError(f"training set {path!r}: validation flags do not match the {len(faces)} faces")
+    subjects = arrays.get("subjects")
+    if subjects is not None and subjects.shape != (len(faces),):
+        raise ValueError(f"training set {path!r}: subjects do not match the {len(faces)} faces")
     return {"faces": faces, "embeddings": embeddings, "keys": keys, "metadata": metadata,
-            "validation": None if validation is None else validation.astype(bool)}
+            "validation": None if validation is None else validation.astype(bool),
+            "subjects": None if subjects is None else subjects.astype(str)}
+
+
+def has_identities(subjects):
+    """Whether subject labels carry identities: some subject has at least two samples.
+
+    A database where every template is its own "subject" (UTKFace: no identities) has none: its
+    "different-subject" pairs include the same person photographed twice, so thresholds derived
+    from them are not impostor thresholds.
+    """
+    if subjects is None:
+        return False
+    _, counts = np.unique(np.asarray([str(x) for x in subjects]), return_counts=True)
+    return bool(len(counts) and counts.max() >= 2)
 
 
 def file_digest(path, chunk=1 << 22):
@@ -211,29 +240,99 @@ class ReconstructionDataset:
         Already protected as wanted (see :func:`protect_embeddings`).
     indices : array-like of int, optional
         The subset to expose (e.g. the training part of :func:`split_indices`).
+    flipped_embeddings : numpy.ndarray, (N, d) float32, optional
+        The embeddings of the horizontally flipped faces (:func:`flipped_embeddings`, protected as
+        ``embeddings``). When given, the dataset holds every face twice: as it is with its
+        embedding, and mirrored with the mirrored face's own embedding.
 
     Notes
     -----
     Items are ``(face uint8 tensor (3, 112, 112), embedding float32 tensor (d,), index)``: faces stay
-    uint8 until they reach the device (4x less to copy); ``index`` is the position in the file, so
-    precomputed per-sample targets (identity embeddings) can be looked up.
+    uint8 until they reach the device (4x less to copy); ``index`` is the position in the file (plus
+    ``N`` for a flipped face), so precomputed per-sample targets (identity embeddings) can be
+    looked up.
     """
 
-    def __init__(self, faces, embeddings, indices=None):
+    def __init__(self, faces, embeddings, indices=None, flipped_embeddings=None):
         self.faces = faces
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
         self.indices = (
             np.arange(len(faces), dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
         )
+        self.flipped_embeddings = (
+            None if flipped_embeddings is None else np.asarray(flipped_embeddings, dtype=np.float32)
+        )
+        if self.flipped_embeddings is not None and self.flipped_embeddings.shape != self.embeddings.shape:
+            raise ValueError(
+                f"flipped_embeddings {self.flipped_embeddings.shape} must match the embeddings "
+                f"{self.embeddings.shape}"
+            )
 
     def __len__(self):
-        return len(self.indices)
+        return len(self.indices) * (1 if self.flipped_embeddings is None else 2)
 
     def __getitem__(self, i):
         import torch
 
+        n = len(self.indices)
+        if i >= n:  # the mirrored copy, with the mirrored face's own embedding
+            j = int(self.indices[i - n])
+            face = np.ascontiguousarray(self.faces[j][:, :, ::-1])
+            embedding = torch.from_numpy(self.flipped_embeddings[j].copy())
+            return torch.from_numpy(face), embedding, j + len(self.faces)
         j = int(self.indices[i])
         return torch.from_numpy(self.faces[j].copy()), torch.from_numpy(self.embeddings[j].copy()), j
+
+
+def flip_faces(faces):
+    """Horizontally mirrored copies of ``(N, 3, H, W)`` faces."""
+    return np.ascontiguousarray(np.asarray(faces)[..., ::-1])
+
+
+def flipped_embeddings(faces, indices, network, device="cpu", batch_size=64, normalize=True):
+    """Embeddings of the horizontally flipped faces ``faces[indices]``, computed once.
+
+    Parameters
+    ----------
+    faces : numpy.ndarray, (N, 3, 112, 112) uint8
+    indices : array-like of int
+        The faces to flip (rows outside stay zero).
+    network : torch.nn.Module
+        The white-box extractor, ``(N, 3, h, w)`` float RGB in ``[0, 1]`` -> ``(N, d)``
+        (:func:`bob_facerev.face.network.load_embedding_network`).
+    device : str or torch.device
+    batch_size : int
+    normalize : bool
+        L2-normalise (the training set's embeddings are, see :func:`build_training_set`).
+
+    Returns
+    -------
+    numpy.ndarray, (N, d) float32
+        Indexed like ``faces``.
+
+    Notes
+    -----
+    The stored embeddings come from the model's own crop; these come from the 112x112 attack-size
+    face (resized by the network), so the mirrored pairs are as consistent as the network's input
+    allows, and the generator is asked to produce exactly that mirrored face.
+    """
+    import torch
+
+    indices = np.asarray(indices, dtype=np.int64)
+    out = None
+    network = network.to(device).eval()
+    with torch.no_grad():
+        for start in range(0, len(indices), batch_size):
+            idx = indices[start : start + batch_size]
+            x = torch.from_numpy(flip_faces(faces[idx])).to(device).float().div_(255.0)
+            emb = network(x).float()
+            if normalize:
+                emb = torch.nn.functional.normalize(emb, dim=1)
+            emb = emb.cpu().numpy()
+            if out is None:
+                out = np.zeros((len(faces), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb
+    return out if out is not None else np.zeros((len(faces), 0), dtype=np.float32)
 
 
 def build_training_set(samples, model, output, checkpoint=None, transformer=None, batch_size=64,
@@ -264,7 +363,8 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
     Returns
     -------
     str
-        ``output``. Samples where no face was found are left out (logged).
+        ``output``. Samples where no face was found are left out (logged). The samples'
+        ``subject_id`` are stored where the database has identities (:func:`has_identities`).
 
     Notes
     -----
@@ -286,7 +386,7 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
     steps = [step for _, step in transformer.steps]
     cropper, embedders = steps[0], steps[1:]
 
-    faces, embeddings, keys, validation = [], [], [], []
+    faces, embeddings, keys, validation, subjects = [], [], [], [], []
     it = range(0, len(samples), batch_size)
     if progress:
         from tqdm import tqdm
@@ -310,6 +410,7 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
             embeddings.append(np.asarray(emb, dtype=np.float32).reshape(-1))
             keys.append(str(getattr(sample, "key", start + i)))
             validation.append(is_validation[start + i])
+            subjects.append(str(getattr(sample, "subject_id", "")))
     if skipped:
         logging.getLogger(__name__).warning(
             "build_training_set: no face found in %d of %d samples (left out)", skipped, len(samples)
@@ -324,6 +425,7 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
         metadata={"model": str(model), "checkpoint": None if checkpoint is None else str(checkpoint),
                   "n_skipped": int(skipped)},
         validation=validation if any(validation) else None,
+        subjects=subjects if all(subjects) and has_identities(subjects) else None,
     )
     return os.fspath(output)
 
@@ -349,3 +451,4 @@ def _as_samples(samples):
         samples = samples.all_samples()
     samples = list(samples)
     return samples, [False] * len(samples)
+

@@ -7,9 +7,11 @@ into the output folder:
 ``last.pt``
     Generator, optimiser, scheduler, (AMP scaler,) epoch, RNG states, history and metadata.
 ``best.pt``
-    Generator and metadata of the epoch with the lowest validation loss.
+    Generator and metadata of the best epoch: the highest validation RSR (type-I at ``select_fmr``)
+    when decision ``thresholds`` are given, else the lowest validation loss.
 ``log.csv``
-    One row per epoch: learning rate, training and validation loss terms, speed, data-wait share.
+    One row per epoch: learning rate, training and validation loss terms, speed, data-wait share,
+    and with ``thresholds`` the validation RSR (:mod:`bob_facerev.attack.validation`).
 ``grids/epoch_NNN.png``
     Real (top row) and reconstructed (bottom row) validation faces.
 
@@ -34,6 +36,8 @@ from .dataset import (
     ReconstructionDataset,
     check_protection,
     file_digest,
+    flip_faces,
+    flipped_embeddings,
     load_training_set,
     protect_embeddings,
     split_indices,
@@ -61,11 +65,17 @@ RECIPE = dict(
     max_samples=None,
 )
 
+#: this project's additions to the recipe, with the values that reproduce the study
+EXTENSIONS = dict(id_loss="study", weight_decay=0.0, flip=False, patience=None, select_fmr=0.001)
+
 #: what quick mode (CPU demos) changes in the recipe
 QUICK = dict(epochs=3, max_samples=128)
 
+#: what checkpoints written before :data:`EXTENSIONS` existed did
+_BEFORE_EXTENSIONS = dict(EXTENSIONS, select="val_loss", thresholds=None)
+
 #: recipe entries that may change when resuming (the others must match the checkpoint)
-RESUMABLE_CHANGES = ("epochs",)
+RESUMABLE_CHANGES = ("epochs", "patience")
 
 CSV_COLUMNS = (
     ["epoch", "lr"]
@@ -242,9 +252,10 @@ def _to_images(faces, device):
 
 
 @torch.no_grad()
-def compute_id_targets(criterion, faces, indices, device, batch_size=64, progress=False):
+def compute_id_targets(criterion, faces, indices, device, batch_size=64, progress=False, flip=False):
     """Identity-network embeddings of the real faces ``faces[indices]``, as an ``(N, d_id)`` tensor
-    indexed like ``faces`` (rows outside ``indices`` are zero)."""
+    indexed like ``faces`` (rows outside ``indices`` are zero); of their mirror images with
+    ``flip=True``."""
     out = None
     it = range(0, len(indices), batch_size)
     if progress:
@@ -253,7 +264,8 @@ def compute_id_targets(criterion, faces, indices, device, batch_size=64, progres
         it = tqdm(it, desc="identity targets", unit="batch", leave=False)
     for start in it:
         idx = indices[start : start + batch_size]
-        emb = criterion.embed(_to_images(torch.from_numpy(faces[idx]), device))
+        batch = flip_faces(faces[idx]) if flip else faces[idx]
+        emb = criterion.embed(_to_images(torch.from_numpy(batch), device))
         if out is None:
             out = torch.zeros((len(faces), emb.shape[1]), dtype=torch.float32, device=device)
         out[torch.as_tensor(idx, device=device)] = emb
@@ -332,11 +344,12 @@ def _save_grid(generator, faces, embeddings, path, device):
 
 
 def _write_csv(path, history):
+    extra = [k for k in (history[-1] if history else {}) if k not in CSV_COLUMNS]  # validation RSR
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS) + extra)
         writer.writeheader()
         for row in history:
-            writer.writerow({k: row.get(k) for k in CSV_COLUMNS})
+            writer.writerow({k: row.get(k) for k in list(CSV_COLUMNS) + extra})
 
 
 def _check_resume(previous, current, path):
@@ -346,14 +359,122 @@ def _check_resume(previous, current, path):
         if previous.get(key) != current.get(key):
             mismatch.append(f"{key}: checkpoint {previous.get(key)!r}, now {current.get(key)!r}")
     for key, value in current["recipe"].items():
-        if key not in RESUMABLE_CHANGES and previous["recipe"].get(key) != value:
-            mismatch.append(f"recipe.{key}: checkpoint {previous['recipe'].get(key)!r}, now {value!r}")
+        before = previous["recipe"].get(key, _BEFORE_EXTENSIONS.get(key))  # older checkpoints
+        if key not in RESUMABLE_CHANGES and before != value:
+            mismatch.append(f"recipe.{key}: checkpoint {before!r}, now {value!r}")
     if mismatch:
         raise ValueError(
             f"cannot resume from {path!r}: the run differs from the checkpoint ("
             + "; ".join(mismatch)
             + "). Use the same settings (only epochs may grow) or another output folder."
         )
+
+
+def _identity_network(id_network, id_model, id_checkpoint, model, w_id):
+    """``(network or None, name, w_id)`` of the identity term (``"none"``, 0 when off)."""
+    if id_network is not None:
+        id_name = getattr(id_network, "model_name", type(id_network).__name__)
+    elif w_id > 0 and (id_model is None or str(id_model).lower() != "none"):
+        id_name = str(id_model or model)
+        from ..face.network import load_embedding_network
+
+        id_network = load_embedding_network(id_name, id_checkpoint)
+    else:
+        id_name = "none"
+    if id_name == "none" or w_id == 0:
+        return None, "none", 0.0
+    return id_network, id_name, w_id
+
+
+def _attacked_network(network, model, id_network, id_name, needed, device):
+    """The attacked extractor's network (flips, validation RSR) on ``device`` in evaluation mode:
+    given, the identity network when it is the attacked model (white-box), else loaded (its
+    configured weights); None when not ``needed``."""
+    if not needed:
+        return None
+    if network is None and id_network is not None and id_name == str(model):
+        network = id_network
+    if network is None:
+        from ..face.network import load_embedding_network
+
+        network = load_embedding_network(str(model))
+    return network.to(device).eval()
+
+
+def _flips(data, train_idx, network, protection_args, device, enabled):
+    """Protected embeddings of the mirrored training faces (computed once), or None."""
+    if not enabled:
+        return None
+    flipped = flipped_embeddings(data["faces"], train_idx, network, device=device)
+    keys = [f"{k}#flip" for k in data["keys"]]  # per-template randomness of its own
+    out = protect_embeddings(flipped, keys, *protection_args)
+    out[np.setdiff1d(np.arange(len(out)), train_idx)] = 0
+    return out
+
+
+def _id_targets(criterion, faces, train_idx, val_idx, device, flip, progress):
+    """Identity targets of the real faces (and, with ``flip``, of the mirrored training faces at
+    rows ``N + i``), or None without an identity term."""
+    if not criterion.uses_id:
+        return None
+    targets = compute_id_targets(criterion, faces, np.concatenate([train_idx, val_idx]), device,
+                                 progress=progress)
+    if flip:
+        mirrored = compute_id_targets(criterion, faces, train_idx, device, progress=progress, flip=True)
+        targets = torch.cat([targets, mirrored])
+    return targets
+
+
+def _selection(val_terms, rsr, select_fmr):
+    """The score ``best.pt`` maximises: ``(type-I RSR at select_fmr, -validation loss)`` with
+    thresholds, else ``(-validation loss,)``."""
+    loss = -float(val_terms["total"])
+    if not rsr:
+        return [loss]
+    from .validation import rsr_column
+
+    return [float(rsr[rsr_column("type1", select_fmr)]), loss]
+
+
+def _is_better(score, best):
+    previous = best.get("score")
+    if previous is None and best.get("val_loss") is not None:  # checkpoints before EXTENSIONS
+        previous = [-best["val_loss"]]
+    return previous is None or list(score) > list(previous)
+
+
+def _stop_early(patience, epochs_done, best):
+    """Whether ``patience`` epochs have passed without a better one."""
+    return (patience is not None and best.get("epoch") is not None
+            and epochs_done - int(best["epoch"]) >= int(patience))
+
+
+def _epoch_rsr(generator, network, embeddings, data, val_idx, thresholds, device):
+    """The validation RSR columns of one epoch (:mod:`~bob_facerev.attack.validation`); ``{}``
+    without thresholds."""
+    if thresholds is None:
+        return {}
+    from .dataset import has_identities
+    from .validation import validation_rsr
+
+    templates = data["embeddings"][val_idx]
+    templates = templates / np.maximum(np.linalg.norm(templates, axis=1, keepdims=True), 1e-12)
+    subjects = data["subjects"]
+    subjects = subjects[val_idx] if has_identities(subjects) else None
+    return validation_rsr(generator, network, embeddings[val_idx], templates, thresholds, device,
+                          subjects=subjects)
+
+
+def _rsr_text(rsr, epoch_bar=None):
+    """``", RSR@0.1% 45.0% ..."`` for the progress line (and the epoch bar); ``""`` without."""
+    if not rsr:
+        return ""
+    from .validation import describe
+
+    text = describe(rsr)
+    if epoch_bar is not None:
+        epoch_bar.set_postfix_str(text)
+    return ", " + text
 
 
 def train_generator(
@@ -375,6 +496,13 @@ def train_generator(
     lr_gamma=RECIPE["lr_gamma"],
     w_ssim=RECIPE["w_ssim"],
     w_id=RECIPE["w_id"],
+    id_loss=EXTENSIONS["id_loss"],
+    weight_decay=EXTENSIONS["weight_decay"],
+    flip=EXTENSIONS["flip"],
+    thresholds=None,
+    select_fmr=EXTENSIONS["select_fmr"],
+    patience=EXTENSIONS["patience"],
+    attacked_network=None,
     seed=RECIPE["seed"],
     split_seed=RECIPE["split_seed"],
     validation_fraction=RECIPE["validation_fraction"],
@@ -413,6 +541,28 @@ def train_generator(
         random block order per template.
     epochs, batch_size, lr, lr_step, lr_gamma, w_ssim, w_id : study recipe
         Adam(lr), StepLR(lr_step, lr_gamma), loss weights.
+    id_loss : {"study", "cosine"}
+        The identity term: the study's embedding MSE, or the scale-free ``1 - cos``
+        (:class:`~bob_facerev.attack.losses.ReconstructionLoss`).
+    weight_decay : float
+        Decoupled weight decay (AdamW) when > 0; 0 is the study's Adam.
+    flip : bool
+        Add every training face mirrored, with the mirrored face's own embedding computed once by
+        the attacked extractor (:func:`~bob_facerev.attack.dataset.flipped_embeddings`).
+    thresholds : dict or str, optional
+        Decision thresholds ``{fmr: threshold}`` of the attacked extractor, or the path of a bona
+        fide score file of that extractor on a data set *with identities* (CFP-FF, LFW View 2;
+        :func:`~bob_facerev.attack.validation.thresholds_from_scores`). When given, every epoch
+        logs the share of validation reconstructions accepted at each (type-I, and type-II where
+        the training set has subjects), and ``best.pt`` is the epoch with the highest type-I rate
+        at ``select_fmr`` (ties: lower validation loss).
+    select_fmr : float
+        The FMR whose validation RSR chooses ``best.pt`` and drives ``patience``.
+    patience : int, optional
+        Stop after this many epochs without a better one (early stopping); None trains all epochs.
+    attacked_network : torch.nn.Module, optional
+        The attacked extractor's network for flips and the validation RSR (default: the identity
+        network when it is the attacked model, else loaded from ``model``).
     seed : int
         Initial weights and data order.
     split_seed, validation_fraction : int, float
@@ -449,7 +599,7 @@ def train_generator(
     -------
     dict
         ``history`` (list of per-epoch dicts as in ``log.csv``), ``best_epoch``, ``best_val_loss``,
-        ``last``, ``best``, ``metadata``.
+        ``last``, ``best``, ``metadata``, ``stopped_early``.
     """
     device = resolve_device(device)
     if amp and device.type != "cuda":
@@ -462,9 +612,17 @@ def train_generator(
         max_samples = min(int(max_samples or QUICK["max_samples"]), QUICK["max_samples"])
     protection, block_size, moved_blocks = check_protection(protection, block_size, moved_blocks)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_step", lr_step),
-                        ("checkpoint_every", checkpoint_every)):
+                        ("checkpoint_every", checkpoint_every),
+                        ("patience", 1 if patience is None else patience)):
         if int(value) < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
+    if float(weight_decay) < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    from .validation import resolve_thresholds
+
+    thresholds, threshold_source = resolve_thresholds(thresholds)
+    if thresholds is not None and float(select_fmr) not in thresholds:
+        raise ValueError(f"select_fmr={select_fmr} has no threshold: give one of {sorted(thresholds)}")
     output = os.fspath(output)
     os.makedirs(output, exist_ok=True)
     last_path = os.path.join(output, "last.pt")
@@ -500,25 +658,24 @@ def train_generator(
         data["embeddings"], data["keys"], protection, block_size, moved_blocks, protection_seed
     )
 
-    # ---- identity network
-    if id_network is not None:
-        id_name = getattr(id_network, "model_name", type(id_network).__name__)
-    elif w_id > 0 and (id_model is None or str(id_model).lower() != "none"):
-        id_name = str(id_model or model)
-        from ..face.network import load_embedding_network
-
-        id_network = load_embedding_network(id_name, id_checkpoint)
-    else:
-        id_name = "none"
-    if id_name == "none" or w_id == 0:
-        id_network, id_name, w_id = None, "none", 0.0
+    if thresholds is not None and not len(val_idx):
+        raise ValueError("a validation RSR needs validation samples: set validation_fraction > 0")
+    id_network, id_name, w_id = _identity_network(id_network, id_model, id_checkpoint, model, w_id)
+    attacked_network = _attacked_network(attacked_network, model, id_network, id_name,
+                                         needed=flip or thresholds is not None, device=device)
+    flipped = _flips(data, train_idx, attacked_network,
+                     (protection, block_size, moved_blocks, protection_seed), device, flip)
 
     recipe = dict(
         epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), lr_step=int(lr_step),
         lr_gamma=float(lr_gamma), w_ssim=float(w_ssim), w_id=float(w_id), seed=int(seed),
         split_seed=int(split_seed), validation_fraction=float(validation_fraction),
         max_samples=None if max_samples is None else int(max_samples), split=split,
-        optimizer="Adam", scheduler="StepLR",
+        optimizer="AdamW" if weight_decay > 0 else "Adam", scheduler="StepLR",
+        id_loss=str(id_loss), weight_decay=float(weight_decay), flip=bool(flip),
+        patience=None if patience is None else int(patience),
+        select="val_loss" if thresholds is None else f"type1@{float(select_fmr):g}",
+        thresholds=None if thresholds is None else {f"{k:g}": v for k, v in sorted(thresholds.items())},
     )
     metadata = dict(
         format=CHECKPOINT_FORMAT,
@@ -537,6 +694,7 @@ def train_generator(
         n_train=int(len(train_idx)),
         n_validation=int(len(val_idx)),
         recipe=recipe,
+        threshold_source=threshold_source,
     )
 
     with _Deterministic(deterministic):
@@ -544,8 +702,10 @@ def train_generator(
         np.random.seed(seed % 2**32)
         random.seed(seed)
         generator = Generator(embedding_size).to(device)
-        criterion = ReconstructionLoss(w_ssim=w_ssim, w_id=w_id, id_network=id_network).to(device)
-        optimizer = torch.optim.Adam(generator.parameters(), lr=lr)
+        criterion = ReconstructionLoss(w_ssim=w_ssim, w_id=w_id, id_network=id_network,
+                                       id_loss=id_loss).to(device)
+        optimizer = (torch.optim.AdamW(generator.parameters(), lr=lr, weight_decay=weight_decay)
+                     if weight_decay > 0 else torch.optim.Adam(generator.parameters(), lr=lr))
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=lr_gamma)
         scaler = torch.amp.GradScaler("cuda") if amp else None
 
@@ -571,15 +731,12 @@ def train_generator(
         elif resume:
             logger.info("no checkpoint in %s: starting from scratch", output)
 
-        uses_id = criterion.uses_id
         id_targets = None
-        if uses_id and start_epoch < epochs:
-            id_targets = compute_id_targets(
-                criterion, data["faces"], np.concatenate([train_idx, val_idx]), device,
-                progress=progress,
-            )
+        if start_epoch < epochs:
+            id_targets = _id_targets(criterion, data["faces"], train_idx, val_idx, device, flip,
+                                     progress)
 
-        train_set = ReconstructionDataset(data["faces"], embeddings, train_idx)
+        train_set = ReconstructionDataset(data["faces"], embeddings, train_idx, flipped)
         val_set = ReconstructionDataset(data["faces"], embeddings, val_idx)
         loader_gen = torch.Generator()
         pin = device.type == "cuda"
@@ -598,7 +755,13 @@ def train_generator(
             from tqdm import tqdm
 
             epoch_bar = tqdm(total=epochs, initial=start_epoch, desc="training", unit="epoch")
+        stopped = False
         for epoch in range(start_epoch, epochs):
+            if _stop_early(patience, epoch, best):
+                stopped = True
+                logger.info("early stop after epoch %d: no better epoch than %d in %d epochs",
+                            epoch, best["epoch"], patience)
+                break
             loader_gen.manual_seed(int(seed) * 1_000_003 + epoch)
             lr_now = optimizer.param_groups[0]["lr"]
             train_terms, n, wait, seconds = _run_epoch(
@@ -614,13 +777,16 @@ def train_generator(
                                            amp=amp, progress=False)
             else:
                 val_terms = dict(train_terms)
-            is_best = best["val_loss"] is None or val_terms["total"] < best["val_loss"]
+            rsr = _epoch_rsr(generator, attacked_network, embeddings, data, val_idx, thresholds, device)
+            score = _selection(val_terms, rsr, select_fmr)
+            is_best = _is_better(score, best)
             if is_best:
-                best = {"epoch": epoch + 1, "val_loss": float(val_terms["total"])}
+                best = {"epoch": epoch + 1, "val_loss": float(val_terms["total"]), "score": score}
             row = {"epoch": epoch + 1, "lr": lr_now, "images_per_s": n / seconds,
                    "data_wait_share": wait / seconds, "seconds": seconds, "best": int(is_best)}
             row.update({f"train_{t}": v for t, v in train_terms.items()})
             row.update({f"val_{t}": v for t, v in val_terms.items()})
+            row.update(rsr)
             history.append(row)
             if save_grids and len(grid_idx):
                 _save_grid(generator, data["faces"][grid_idx], embeddings[grid_idx],
@@ -643,17 +809,21 @@ def train_generator(
                 best_state = {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metadata": meta,
                               "generator": {k: v.detach().clone()
                                             for k, v in state["generator"].items()}}
-            if (epoch + 1) % int(checkpoint_every) == 0 or epoch + 1 == epochs:
+            # a checkpoint every checkpoint_every epochs, at the last epoch and before an early
+            # stop (the next epoch's _stop_early sees the same history on resume)
+            if ((epoch + 1) % int(checkpoint_every) == 0 or epoch + 1 == epochs
+                    or _stop_early(patience, epoch + 1, best)):
                 if best_state is not None:
                     atomic_torch_save(best_state, best_path)
                     best_state = None
                 atomic_torch_save(state, last_path)
                 _write_csv(os.path.join(output, "log.csv"), history)
+            rsr_text = _rsr_text(rsr, epoch_bar)
             logger.info(
-                "epoch %d/%d: train %.5f (mse %.5f dssim %.5f id %.5f), validation %.5f%s, "
+                "epoch %d/%d: train %.5f (mse %.5f dssim %.5f id %.5f), validation %.5f%s%s, "
                 "%.1f images/s, data wait %.1f%%",
                 epoch + 1, epochs, train_terms["total"], train_terms["mse"], train_terms["dssim"],
-                train_terms["id"], val_terms["total"], " (best)" if is_best else "",
+                train_terms["id"], val_terms["total"], rsr_text, " (best)" if is_best else "",
                 row["images_per_s"], 100 * row["data_wait_share"],
             )
 
@@ -667,4 +837,5 @@ def train_generator(
         "last": last_path,
         "best": best_path,
         "metadata": metadata,
+        "stopped_early": stopped,
     }

@@ -84,11 +84,29 @@ Generate a template with --dump-config my_train.py.
               help="Continue from OUTPUT/last.pt.")
 @click.option("--grid-size", default=8, show_default=True, type=int, cls=ResourceOption,
               help="Faces in the per-epoch PNG grid.")
+# ---- this project's additions to the study's recipe (doc/training.rst)
+@click.option("--id-loss", default="study", show_default=True, cls=ResourceOption,
+              type=click.Choice(["study", "cosine"]),
+              help="Identity term: the study's embedding MSE (its scale follows the extractor's "
+              "embedding norm) or the scale-free 1 - cos (one --w-id for every extractor).")
+@click.option("--weight-decay", default=0.0, show_default=True, type=float, cls=ResourceOption,
+              help="Decoupled weight decay (AdamW) when > 0; 0 is the study's Adam.")
+@click.option("--flip/--no-flip", default=False, show_default=True, cls=ResourceOption,
+              help="Add every training face mirrored, with the mirrored face's own embedding "
+              "(computed once by the attacked extractor).")
+@click.option("--threshold-scores", default=None, type=str, cls=ResourceOption,
+              help="Bona fide score file (CSV) of the same extractor on a data set WITH identities "
+              "(CFP-FF, LFW View 2): its FMR 0.1/1/10 % thresholds give the per-epoch validation "
+              "RSR, which then chooses best.pt.")
+@click.option("--select-fmr", default=0.001, show_default=True, type=float, cls=ResourceOption,
+              help="FMR whose validation RSR (type-I) chooses best.pt and drives --patience.")
+@click.option("--patience", default=None, type=int, cls=ResourceOption,
+              help="Early stopping: stop after this many epochs without a better one.")
 @verbosity_option(logger=logger, cls=ResourceOption)
 def train(training_set, database, model, checkpoint, id_model, id_checkpoint, protection, block_size,
           moved_blocks, protection_seed, epochs, batch_size, lr, lr_step, lr_gamma, w_ssim, w_id, seed,
           split_seed, validation_fraction, max_samples, quick, device, amp, workers, output, resume,
-          grid_size, **kwargs):
+          grid_size, id_loss, weight_decay, flip, threshold_scores, select_fmr, patience, **kwargs):
     """Train the reconstruction attack (embedding -> face) on a cached training set.
 
     Defaults are the study's recipe (Adam 1e-3, StepLR(10, 0.5), batch 32, 100 epochs, 90/10 split
@@ -126,6 +144,8 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
             lr_step=lr_step, lr_gamma=lr_gamma, w_ssim=w_ssim, w_id=w_id, seed=seed,
             split_seed=split_seed, validation_fraction=validation_fraction, max_samples=max_samples,
             quick=quick, device=device, amp=amp, workers=workers, resume=resume, grid_size=grid_size,
+            id_loss=id_loss, weight_decay=weight_decay, flip=flip, thresholds=threshold_scores,
+            select_fmr=select_fmr, patience=patience,
         )
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
@@ -137,4 +157,6 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
             f"{last['val_total']:.5f}; best epoch {result['best_epoch']} "
             f"(validation {result['best_val_loss']:.5f})"
         )
+    if result.get("stopped_early"):
+        click.echo(f"stopped early: no better epoch in the last {patience}")
     click.echo(f"checkpoints: {result['last']} and {result['best']}")

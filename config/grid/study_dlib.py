@@ -16,6 +16,6 @@ variants = ("study", "deshuffle")
 verification_block_sizes = (8, 16, 32)
 # dlib descriptors have norm ~0.6: the study's w_id=0.005 (for ArcFace) leaves the identity term
 # negligible, see doc/training.rst
-train = dict(epochs=100, batch_size=32, w_id=1.0, workers=4)
+train = dict(epochs=100, batch_size=32, w_id=1.0, id_loss="study", workers=4)
 batch_size = 128
 output = "results/dlib"

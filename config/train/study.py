@@ -27,6 +27,7 @@ lr_step = 10
 lr_gamma = 0.5
 w_ssim = 0.1
 w_id = 0.005
+id_loss = "study"  # the study's embedding MSE (not the scale-free "cosine")
 split_seed = 2021
 seed = 0
 amp = False

@@ -23,5 +23,5 @@ protections = None  # the study's grid (bob_facerev.experiment.study_grid)
 variants = ("study", "deshuffle")  # add "protected" for generators trained on protected templates
 verification_block_sizes = (16, 32, 64, 128)
 train = dict(epochs=100, batch_size=32, lr=1e-3, lr_step=10, lr_gamma=0.5, w_ssim=0.1,
-             w_id=0.005, workers=4)
+             w_id=0.005, id_loss="study", workers=4)
 batch_size = 128
