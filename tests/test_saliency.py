@@ -176,3 +176,19 @@ def test_cli_on_the_demo_database(tmp_path, dlib_generator):
     assert list(table.block) == [0, 1, 2, 3]  # 128 / 32 blocks
     assert {"identity_auc", "identity_drop", "gender_accuracy", "gender_drop"} <= set(table)
     assert (out / "blocks.png").stat().st_size > 1000
+
+
+def test_block_data_from_an_npz(tmp_path):
+    from bob_facerev.script.saliency import _block_data
+
+    X, subjects, gender = _planted()
+    labels = np.where(gender == 1, "M", "F").astype(object)
+    labels[:3] = ""  # unknown gender: left out
+    np.savez(tmp_path / "b.npz", embeddings=X, gender=labels.astype(str), subjects=subjects)
+    Xb, subj, g, source = _block_data(None, str(tmp_path / "b.npz"), "db", "dlib", folds=5)
+    assert source == "b.npz" and len(Xb) == len(X) - 3 == len(subj) == len(g)
+    np.testing.assert_array_equal(g, gender[3:])
+    np.testing.assert_array_equal(Xb, X[3:])
+    # a gender class smaller than the folds: no gender analysis
+    np.savez(tmp_path / "c.npz", embeddings=X[:6], gender=np.array(["M"] * 5 + ["F"]))
+    assert _block_data(None, str(tmp_path / "c.npz"), "db", "dlib", folds=2)[2] is None

@@ -40,6 +40,35 @@ def _reconstructions(generator, model, X, keys, face, block_size, seed):
     return images, ["rec. unprotected", f"rec. PE-MIU K={block_size}", "rec. de-shuffled"]
 
 
+def _block_data(faces, path, database, model, folds):
+    """``(X, subjects or None, gender or None, source)`` of the per-block analysis."""
+    import numpy as np
+
+    from bob_facerev.evaluation.gender import parse_gender
+
+    if path is None:
+        X, subjects, gender = faces["embeddings"], faces["subjects"], faces["gender"]
+        source = f"{database} ({model})"
+    else:
+        with np.load(path, allow_pickle=False) as f:
+            if "embeddings" not in f.files:
+                raise click.BadParameter(f"{path} has no array 'embeddings' (it has {f.files})",
+                                         param_hint="--block-embeddings")
+            X = f["embeddings"]
+            subjects = f["subjects"] if "subjects" in f.files else None
+            gender = f["gender"] if "gender" in f.files else None
+        source = os.path.basename(path)
+    if gender is not None:
+        g = parse_gender(gender)
+        keep = g >= 0
+        if np.bincount(g[keep], minlength=2).min() < folds:  # too few to cross-validate
+            gender = None
+        else:  # unknown genders left out
+            X, gender = X[keep], g[keep]
+            subjects = None if subjects is None else np.asarray(subjects)[keep]
+    return X, subjects, gender, source
+
+
 @click.command(context_settings={"show_default": True}, epilog="""Examples:
 
 \b
@@ -62,12 +91,15 @@ def _reconstructions(generator, model, X, keys, face, block_size, seed):
               help="PE-MIU block size K (protection and per-block analysis). Default: d/8.")
 @click.option("--mode", type=click.Choice(["shuffle", "zero"]), default="shuffle",
               help="How one block position is destroyed in the per-block analysis.")
+@click.option("--block-embeddings", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Per-block analysis on this .npz (`embeddings`, optional `gender` and "
+                   "`subjects`) instead of the database's faces.")
 @click.option("--folds", default=2, type=int, help="Folds of the gender classifier.")
 @click.option("--seed", default=0, type=int, help="PE-MIU key and shuffling seed.")
 @click.option("--output", "-o", default="saliency", type=click.Path(file_okay=False),
               help="Folder for saliency.png, blocks.png, blocks.csv and blocks.md.")
-def saliency(database, model, checkpoint, generator, face, method, steps, block_size, mode, folds,
-             seed, output):
+def saliency(database, model, checkpoint, generator, face, method, steps, block_size, mode,
+             block_embeddings, folds, seed, output):
     """Saliency of the comparison score w.r.t. the face, and identity/gender per embedding block.
 
     The score is the cosine between the extractor's embedding of each shown face (the original
@@ -78,7 +110,6 @@ def saliency(database, model, checkpoint, generator, face, method, steps, block_
 
     from bob.bio.base.utils.resources import load_resource
 
-    from bob_facerev.evaluation.gender import parse_gender
     from bob_facerev.evaluation.saliency import (block_importance, plot_block_importance,
                                                  plot_saliency, score_saliency)
     from bob_facerev.face.crop import to_attack_size
@@ -104,19 +135,18 @@ def saliency(database, model, checkpoint, generator, face, method, steps, block_
     png = plot_saliency(images, maps, labels, os.path.join(output, "saliency.png"), scores=scores)
     click.echo(f"{method} saliency of cos(face, reference {faces['keys'][ref]}): "
                + ", ".join(f"{lab}: {s:.3f}" for lab, s in zip(labels, scores)))
-    gender = parse_gender(faces["gender"])
-    gender = gender if (gender >= 0).all() and np.bincount(gender, minlength=2).min() >= folds else None
+    Xb, subj, gender, source = _block_data(faces, block_embeddings, database, model, folds)
     try:
-        table = block_importance(X, block_size, subjects=subjects, gender=gender, mode=mode,
+        table = block_importance(Xb, block_size, subjects=subj, gender=gender, mode=mode,
                                  folds=folds, seed=seed)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    header = (f"Per-block importance, {database} ({model}): {len(X)} faces, K={block_size}, "
+    header = (f"Per-block importance, {source}: {len(Xb)} embeddings, K={block_size}, "
               f"block {mode}d; baselines {table.attrs['baseline']}\n\n")
     md = table.to_markdown(index=False, floatfmt=[".0f"] + [".3f"] * (table.shape[1] - 1))
     atomic_write_text(os.path.join(output, "blocks.md"), header + md + "\n")
     atomic_write_text(os.path.join(output, "blocks.csv"), table.to_csv(index=False))
     bars = plot_block_importance(table, os.path.join(output, "blocks.png"),
-                                 title=f"{database} ({model}), {len(X)} faces")
+                                 title=f"{source}, {len(Xb)} embeddings")
     click.echo(header + md)
     click.echo(f"\nwrote {png}, {bars}, {output}/blocks.csv and blocks.md")
