@@ -62,6 +62,8 @@ def _load_input(embeddings, key, subjects_key, database, model, checkpoint):
         X = load_embeddings(embeddings, key)
         subjects = None
         if subjects_key:
+            if not embeddings.endswith(".npz"):
+                raise click.BadParameter("subject labels need an .npz file", param_hint="--subjects-key")
             with np.load(embeddings, allow_pickle=False) as f:
                 if subjects_key not in f.files:
                     raise click.BadParameter(f"{embeddings} has no array {subjects_key!r} (it has "
