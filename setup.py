@@ -82,6 +82,8 @@ setup(
             "gender = bob_facerev.script.gender:gender",
             "deshuffle = bob_facerev.script.deshuffle:deshuffle",
             "demo = bob_facerev.script.demo:demo",
+            "unlinkability = bob_facerev.script.unlinkability:unlinkability",
+            "saliency = bob_facerev.script.saliency:saliency",
         ],
         "bob.bio.transformer": [
             f"facerev-pemiu-k{k} = bob_facerev.config.transformer.pemiu:transformer_k{k}"

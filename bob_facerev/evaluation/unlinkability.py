@@ -110,3 +110,89 @@ def linkability(mated, nonmated, omega=1.0, bins=None, integration="sum"):
         y = d * p_m
         d_sys = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(centers)))
     return Linkability(d_sys=d_sys, d_local=d, bin_edges=edges, p_mated=p_m, p_nonmated=p_nm)
+
+
+def mated_nonmated(scores, subjects_a, subjects_b=None, exclude_diagonal=False):
+    """Split a score matrix into mated and non-mated scores by subject labels.
+
+    Parameters
+    ----------
+    scores : array-like, shape (N, M)
+        Scores of templates ``a`` (rows) against templates ``b`` (columns).
+    subjects_a : array-like, shape (N,)
+        Subject (or face) of each row.
+    subjects_b : array-like, shape (M,), optional
+        Subject of each column; default ``subjects_a``.
+    exclude_diagonal : bool
+        Leave out ``scores[i, i]`` (a template against itself, when ``a`` and ``b`` are the
+        same templates).
+
+    Returns
+    -------
+    mated, nonmated : ndarray
+        1-d score arrays.
+    """
+    scores = np.asarray(scores)
+    subjects_a = np.asarray(subjects_a)
+    subjects_b = subjects_a if subjects_b is None else np.asarray(subjects_b)
+    if scores.shape != (subjects_a.size, subjects_b.size):
+        raise ValueError(f"scores of shape {scores.shape} need {scores.shape[0]} row and "
+                         f"{scores.shape[1]} column subjects, got {subjects_a.size} and "
+                         f"{subjects_b.size}")
+    same = subjects_a[:, None] == subjects_b[None, :]
+    keep = np.ones_like(same)
+    if exclude_diagonal:
+        np.fill_diagonal(keep, False)
+    return scores[same & keep], scores[~same & keep]
+
+
+def plot_linkability(panels, path, ncols=None, panel_size=(3.6, 2.8), dpi=90):
+    """Score densities and D<->(s) on one figure per panel (Gomez-Barrero et al.'s plot style).
+
+    Parameters
+    ----------
+    panels : sequence of (str, Linkability)
+        Title and result of each panel (mated density green, non-mated red, ``D<->(s)`` black on
+        a second axis in [0, 1], ``D<->sys`` in the title).
+    path : str or Path
+        PNG written atomically.
+    ncols : int, optional
+        Panels per row (default: all in one row).
+
+    Returns
+    -------
+    Path
+    """
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    n = len(panels)
+    if n == 0:
+        raise ValueError("plot_linkability needs at least one (title, Linkability) panel")
+    ncols = min(n, ncols or n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+                             squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    for ax, (title, r) in zip(axes.ravel(), panels):
+        width = np.diff(r.bin_edges)
+        ax.bar(r.bin_edges[:-1], r.p_mated, width, align="edge", color="tab:green", alpha=0.5,
+               label="mated")
+        ax.bar(r.bin_edges[:-1], r.p_nonmated, width, align="edge", color="tab:red", alpha=0.5,
+               label="non-mated")
+        ax.set_xlabel("score")
+        ax.set_ylabel("density")
+        ax2 = ax.twinx()
+        ax2.plot(r.bin_centers, r.d_local, color="k", lw=1.2, label="D<->(s)")
+        ax2.set_ylim(0, 1.05)
+        ax2.set_ylabel("D<->(s)")
+        ax.set_title(f"{title}\nD<->sys = {r.d_sys:.3f}", fontsize=9)
+    handles = axes.ravel()[0].get_legend_handles_labels()
+    fig.legend(handles[0] + [plt.Line2D([], [], color="k")], handles[1] + ["D<->(s)"],
+               loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    try:
+        return _save(fig, path, dpi)
+    finally:
+        plt.close(fig)
