@@ -107,6 +107,9 @@ setup(
             "facerev-lfw-attack = bob_facerev.config.database.lfw:database_attack",
             "facerev-lfw-all = bob_facerev.config.database.lfw:database_all",
             "facerev-ffhq = bob_facerev.config.database.ffhq:database",
+            "facerev-cfp-ff = bob_facerev.config.database.cfp:database_ff",
+            "facerev-cfp-fp = bob_facerev.config.database.cfp:database_fp",
+            "facerev-cfp-attack = bob_facerev.config.database.cfp:database_attack",
         ],
         "bob.bio.annotator": [
             "facerev-dlib = bob_facerev.config.annotator.dlib:annotator",
