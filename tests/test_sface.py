@@ -192,3 +192,21 @@ def test_dequantize_blocks():
     out = dequantize(x, scale, zero, axis=1, block_size=2)
     np.testing.assert_array_equal(out, [[5.0, 10.0, 40.0, 60.0, 0.0]])
     np.testing.assert_array_equal(dequantize(x, np.float32(0.5)), x * 0.5)
+
+
+def test_pipelines_and_grid_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no configuration needed
+    import importlib
+
+    from bob_facerev.experiment import GridConfig
+
+    mod = importlib.import_module("bob_facerev.config.pipeline.sface")
+    for k in (4, 8, 16, 32, 64):
+        pipe = getattr(mod, f"pipeline_pemiu_k{k}")
+        assert pipe.biometric_algorithm.block_size == k
+    cropper, embedding = (step.estimator for _, step in mod.pipeline.transformer.steps)
+    assert (cropper.model, embedding.model) == ("sface", "sface")
+    grid = GridConfig.from_file(os.path.join(os.path.dirname(__file__), "..", "bob_facerev",
+                                             "config", "grid", "cfp_sface.py"))
+    assert (grid.model, grid.bona_fide_database, grid.attack_database) == (
+        "sface", "facerev-cfp-ff", "facerev-cfp-attack")
