@@ -4,10 +4,13 @@ The batched equivalent of ``bob bio pipeline simple -d facerev-cfp-ff -p facerev
 database samples, same ``FaceCropper`` and ``FaceEmbedding``, cosine scores), with each image
 cropped and embedded once instead of once per role, and annotations read from a shared
 ``DlibAnnotator`` cache (``--annotations``), so that all models see the same faces. Writes
-``<output>/<model>/scores-dev.csv`` (Bob's CSV score format) and prints the EER per model
+``<output>/<model>/scores-dev.csv`` (Bob's CSV score format) and
+``<output>/<model>/embeddings.npz`` (``embeddings``, ``keys``, ``subject_ids`` of the images with a
+face; input of ``bob facerev deshuffle``), and prints the EER per model
 (``bob.measure.eer``) over the pairs whose two images have a face::
 
-    python benchmarks/cfp_eer.py --models dlib sface --annotations CACHE/annotations --output OUT
+    python benchmarks/cfp_eer.py --models dlib sface --annotations CACHE/annotations --output OUT \
+        [--folds 10]
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ def embed(model, samples, annotations_dir, batch_size=64):
     return out
 
 
+def save_embeddings(model, embeddings, samples, output):
+    """``<output>/<model>/embeddings.npz`` of the images with a face."""
+    from bob_facerev.utils import atomic_savez
+
+    keys = [k for k, e in embeddings.items() if e is not None]
+    atomic_savez(Path(output) / model / "embeddings.npz",
+                 embeddings=np.stack([embeddings[k] for k in keys]).astype(np.float32),
+                 keys=np.asarray(keys), subject_ids=np.asarray([samples[k].subject_id
+                                                                 for k in keys]))
+
+
 def score(model, embeddings, samples, pairs, output):
     """Write the score file; returns (EER, genuine, impostor, pairs left out)."""
     import bob.measure
@@ -90,13 +104,19 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["dlib", "sface"])
     parser.add_argument("--annotations", required=True, help="DlibAnnotator cache folder")
     parser.add_argument("--output", required=True)
+    parser.add_argument("--folds", type=int, default=10,
+                        help="Use the pairs of folds 1 .. FOLDS only (a shared CPU's budget)")
     args = parser.parse_args(argv)
     samples, pairs = ff_samples()
+    pairs = [p for p in pairs if p[0] <= args.folds]
+    used = {k for _, e, p in pairs for k in (e, p)}
+    samples = {k: s for k, s in samples.items() if k in used}
     print(f"CFP-FF: {len(pairs)} pairs over {len(samples)} distinct images")
     for model in args.models:
         t0 = time.time()
         embeddings = embed(model, samples, os.path.expanduser(args.annotations))
         eer, gen, imp, skipped = score(model, embeddings, samples, pairs, args.output)
+        save_embeddings(model, embeddings, samples, args.output)
         print(f"{model}: EER {100 * eer:.2f} % over {len(gen)} genuine + {len(imp)} impostor "
               f"pairs ({skipped} left out: no face found), genuine mean {gen.mean():.3f}, impostor "
               f"mean {imp.mean():.3f}, {time.time() - t0:.0f} s")
