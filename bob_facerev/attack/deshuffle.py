@@ -16,9 +16,9 @@ Conventions
   ``permute_blocks(Y, inverse_permutations(perms), K)``.
 * A scorer maps blocks ``(N, n, K)`` to costs ``(N, n, n)``: ``cost[t, i, p]`` is the cost of
   protected block ``i`` of template ``t`` having come from original position ``p`` (lower is more
-  likely). The built-in scorers are :class:`MeanScorer` and :class:`GaussianScorer`; any object
-  with the same ``block_costs`` method (and optionally ``fit(blocks)``) plugs in, e.g. a learned
-  classifier returning ``-log p(position | block)``.
+  likely). The built-in scorers are :class:`MeanScorer`, :class:`GaussianScorer` and
+  :class:`ClassifierScorer` (a learned classifier returning ``-log p(position | block)``); any
+  object with the same ``block_costs`` method (and optionally ``fit(blocks)``) plugs in.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from bob_facerev.utils import atomic_path
 __all__ = [
     "MeanScorer",
     "GaussianScorer",
+    "ClassifierScorer",
     "Deshuffler",
     "inverse_permutations",
     "true_permutations",
@@ -165,7 +166,80 @@ class GaussianScorer:
         return (0.5 * (quad - 2.0 * lin + const) + self.log_norms_).reshape(N, n, n)
 
 
-_SCORERS = {"mean": lambda reg: MeanScorer(), "gaussian": lambda reg: GaussianScorer(reg=reg)}
+class ClassifierScorer:
+    """Cost = ``-log p(position | block)`` of a learned per-position classifier.
+
+    A multinomial logistic regression (:class:`sklearn.linear_model.LogisticRegression`) is
+    trained to tell, from a block's values alone, which position it came from: every attacker
+    block is one training example labelled with its position. Its features are the block's
+    values, their squares and the block's L2 norm (so it can use spreads, not only means),
+    standardised on the attacker's blocks. Unlike :class:`GaussianScorer` it makes no
+    distributional assumption and is trained discriminatively.
+
+    Parameters
+    ----------
+    C : float
+        Inverse L2 regularisation strength.
+    max_iter : int
+        Solver iterations.
+    max_examples : int
+        At most this many attacker blocks train it (a seeded random subset), bounding its cost.
+    seed : int
+        Seeds the subset.
+
+    Attributes
+    ----------
+    model_ : sklearn.pipeline.Pipeline
+        Standardisation and the fitted classifier; classes are the positions ``0 .. n-1``.
+    """
+
+    def __init__(self, C=1.0, max_iter=300, max_examples=200_000, seed=0):
+        self.C = C
+        self.max_iter = max_iter
+        self.max_examples = max_examples
+        self.seed = seed
+
+    @staticmethod
+    def _features(blocks):
+        x = blocks.reshape(-1, blocks.shape[-1])
+        return np.hstack([x, x * x, np.linalg.norm(x, axis=1, keepdims=True)])
+
+    def fit(self, blocks):
+        """Learn position classes from unprotected ``blocks`` ``(N, n, K)``."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        N, n, _ = blocks.shape
+        if N < 2:
+            raise ValueError(f"the classifier scorer needs at least 2 attacker embeddings, got {N}")
+        X, y = self._features(blocks), np.tile(np.arange(n), N)
+        if X.shape[0] > self.max_examples:
+            keep = np.random.default_rng(self.seed).choice(X.shape[0], self.max_examples,
+                                                           replace=False)
+            X, y = X[keep], y[keep]
+        self.model_ = make_pipeline(
+            StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter)
+        ).fit(X, y)
+        self.n_positions_ = n
+        return self
+
+    def block_costs(self, blocks):
+        """``(N, n, K)`` protected blocks -> ``(N, n, n)`` costs ``-log p(position | block)``."""
+        N, n, _ = blocks.shape
+        logp = self.model_.predict_log_proba(self._features(blocks))
+        cost = np.full((N * n, n), np.inf)
+        cost[:, self.model_.classes_] = -logp
+        # positions never seen cannot be chosen; keep costs finite for the assignment solver
+        cost[~np.isfinite(cost)] = 1e6
+        return cost.reshape(N, n, n)
+
+
+_SCORERS = {
+    "mean": lambda reg: MeanScorer(),
+    "gaussian": lambda reg: GaussianScorer(reg=reg),
+    "classifier": lambda reg: ClassifierScorer(),
+}
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -181,10 +255,12 @@ class Deshuffler(TransformerMixin, BaseEstimator):
     ----------
     block_size : int
         PE-MIU block size ``K``; must divide the embedding size ``d``.
-    scorer : {"mean", "gaussian"} or object
+    scorer : {"mean", "gaussian", "classifier"} or object
         ``"mean"``: cost = squared L2 distance to each position's mean block
         (:class:`MeanScorer`). ``"gaussian"``: negative log-likelihood under each position's
         Gaussian with shrunk covariance (:class:`GaussianScorer`, needs >= 2 embeddings).
+        ``"classifier"``: ``-log p(position | block)`` of a logistic regression trained on the
+        attacker's blocks (:class:`ClassifierScorer`, needs >= 2 embeddings).
         Or any object with ``block_costs(blocks (N, n, K)) -> (N, n, n)`` where
         ``cost[t, i, p]`` is the cost of protected block ``i`` having come from position ``p``
         (e.g. ``-log p(p | block)`` of a learned classifier). If it has ``fit(blocks)``, a copy
@@ -497,7 +573,7 @@ def learning_curve(
                 pe = PEMIU(block_size=K, seed=seed)
             Y = pe.transform(victims, keys=np.arange(victims.shape[0]))
             protected[K] = (Y, true_permutations(victims, Y, K))
-        if scorer == "gaussian" and size < 2:
+        if scorer in ("gaussian", "classifier") and size < 2:
             continue
         Y, true = protected[K]
         reps = 1 if size == A else repeats

@@ -68,7 +68,7 @@ def build_backbone(model, checkpoint=None) -> nn.Module:
 
     spec = get_model_spec(model)
     path = spec.checkpoint_path(checkpoint)
-    if spec.layout == "dlib":
+    if spec.layout in ("dlib", "onnx"):  # the factory reads (and checks) the weights itself
         return spec.backbone(path)
     return load_iresnet_checkpoint(spec.backbone(), path, layout=spec.layout, name=spec.name)
 
@@ -79,9 +79,11 @@ def load_embedding_network(model="dlib", checkpoint=None) -> EmbeddingNetwork:
     Parameters
     ----------
     model : str or ModelSpec
-        ``"dlib"``, ``"arcface"``, ``"elasticface"``, ``"arcface-r50"``, ``"elasticface-r50"``.
+        ``"dlib"``, ``"sface"``, ``"arcface"``, ``"elasticface"``, ``"arcface-r50"``,
+        ``"elasticface-r50"``.
     checkpoint : str or os.PathLike, optional
-        Weights file (default: ``bob config get bob_facerev.<model>.checkpoint``; dlib: bundled).
+        Weights file (default: ``bob config get bob_facerev.<model>.checkpoint``; dlib, sface:
+        bundled with their packages).
 
     Returns
     -------

