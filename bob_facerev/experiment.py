@@ -261,7 +261,9 @@ def embed_samples(samples, model, cache_dir, checkpoint=None, dask_client=None, 
     Returns
     -------
     samples : list
-        The samples whose face was found (same order as given, failures dropped and logged).
+        The samples with an embedding (same order as given). Samples without one (no face found
+        and no fallback crop, see :mod:`bob_facerev.face.crop`) are dropped, logged one by one
+        and counted in one summary line.
     X : ndarray, (N, d) float32
         Their L2-normalised embeddings.
     """
@@ -275,17 +277,22 @@ def embed_samples(samples, model, cache_dir, checkpoint=None, dask_client=None, 
         features_dir=str(cache_dir),
         model_path=str(cache_dir),
     )
+    from .failures import is_failed
+
     out = _compute(transformer, samples, dask_client, gpu_routing)
     kept, X = [], []
     for original, result in zip(samples, out):
         data = result.data
-        if data is None:
+        if is_failed(data):
             logger.warning("no face found in sample %s: left out of the attack", original.key)
             continue
         kept.append(original)
         X.append(np.asarray(data, dtype=np.float32))
     if not X:
         raise ValueError("no face was found in any sample: check the database's images")
+    if len(kept) < len(samples):
+        logger.warning("%s: no embedding for %d of %d samples (no face found); they are left "
+                       "out of the attack", cache_dir, len(samples) - len(kept), len(samples))
     return kept, np.stack(X)
 
 
@@ -523,12 +530,13 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
     # 4. the attacked templates and the subjects' other images
     attack_db = load_database(cfg.attack_database)
     bona_fide_db = load_database(cfg.bona_fide_database)
+    attack_all, reference_all = _samples(attack_db), _samples(bona_fide_db)
     attack_samples, X = embed_samples(
-        _samples(attack_db), cfg.model, out / "cache" / "attack", cfg.checkpoint, dask_client,
+        attack_all, cfg.model, out / "cache" / "attack", cfg.checkpoint, dask_client,
         cfg.batch_size, cfg.gpu_routing,
     )
     references, R = embed_samples(
-        _samples(bona_fide_db), cfg.model, out / "cache" / "bona_fide", cfg.checkpoint,
+        reference_all, cfg.model, out / "cache" / "bona_fide", cfg.checkpoint,
         dask_client, cfg.batch_size, cfg.gpu_routing,
     )
     atomic_savez(
@@ -619,11 +627,22 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         "faces": str(out / "faces.npz"),
         "model": cfg.model,
         "n_attacked": len(attack_samples),
+        # victims (and bona fide samples) without an embedding: left out, counted here
+        "n_attack_failed": len(attack_all) - len(attack_samples),
+        "n_reference_failed": len(reference_all) - len(references),
+        "bona_fide_failures": _failures_of(bona_fide_file),
         "output": str(out),
         "attack_embeddings": str(out / "attack_embeddings.npz"),
     }
     atomic_write_text(out / "grid.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _failures_of(score_file):
+    """The failure summary of a bona fide run (:func:`bob_facerev.failures.read_summary`)."""
+    from .failures import read_summary
+
+    return read_summary(score_file)
 
 
 def load_reconstructed(summary, protection, variant="study"):

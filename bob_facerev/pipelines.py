@@ -75,9 +75,11 @@ class OptionalExtraInputWrapper(SampleWrapper):
     samples get ``annotations = None`` (set on the sample, so it is also visible downstream).
 
     An estimator with a ``transform_with_annotations`` method (the crop step) also gives each
-    output sample the annotations it used (``sample.annotations``, computed with the data), so
-    a crop at the fallback geometry is recorded in the sample
-    (``annotations["facerev_fallback"]``).
+    output sample (and its input sample, once computed) the annotations it used
+    (``sample.annotations``, computed with the data), so a crop at the fallback geometry is
+    recorded in the sample (``annotations["facerev_fallback"]``). A crop read back from a
+    checkpoint of an earlier run does not know how it was made (its annotations are the
+    database's).
     """
 
     def _samples_transform(self, samples, method_name):
@@ -105,9 +107,16 @@ class OptionalExtraInputWrapper(SampleWrapper):
 
 
 def _pair_item(call, index, item, default):
-    """Item ``item`` of the ``(crop, annotations)`` pair ``call(index)``; ``default`` if None."""
+    """Item ``item`` of the ``(crop, annotations)`` pair ``call(index)``; ``default`` if None.
+
+    The input sample gets the annotations used too: Bob's CheckpointWrapper re-reads a saved
+    crop as a new sample made from the input sample, which then still says how it was cropped.
+    """
     pair = call(index)
-    return default if pair is None else pair[item]
+    if pair is None:
+        return default
+    call.samples[index].annotations = pair[1]
+    return pair[item]
 
 
 class FailedAsNaNWrapper(SampleWrapper):

@@ -276,9 +276,10 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     and RGBA are converted); returns ``(3, S, S)`` uint8 crops (``S`` = 150 for ``dlib_chip``,
     112 for ``arcface112``), None for a sample whose face was not found (``fallback=False``).
     dlib chips need the 5 dlib landmarks: samples with only eye annotations are re-annotated.
-    In a Bob sample pipeline the step asks for each sample's ``annotations`` and
-    ``fallback_eyes``: wrap it with :class:`bob_facerev.pipelines.OptionalExtraInputWrapper`,
-    which passes None for the ones a sample lacks (Bob's plain SampleWrapper needs both).
+    In a Bob sample pipeline the step asks for each sample's ``annotations``,
+    ``fallback_eyes`` and ``key`` (it names the sample in the logs and the annotator's cache):
+    wrap it with :class:`bob_facerev.pipelines.OptionalExtraInputWrapper`, which passes None for
+    the ones a sample lacks (Bob's plain SampleWrapper needs all three).
     :meth:`transform_with_annotations` also returns the annotations each crop used, with
     ``"facerev_fallback"`` True or False.
     """
@@ -289,9 +290,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.fallback = fallback
 
     def _more_tags(self):
-        extra = [("annotations", "annotations"), ("fallback_eyes", "fallback_eyes")]
-        if getattr(self._annotator_or_none(), "annotations_dir", None):
-            extra.append(("key", "key"))
+        extra = [("annotations", "annotations"), ("fallback_eyes", "fallback_eyes"),
+                 ("key", "key")]
         return {"requires_fit": False, "bob_transform_extra_input": tuple(extra)}
 
     def fit(self, X=None, y=None):
@@ -352,6 +352,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         eyes = self._fallback_eyes(fallback_eyes)
         image = as_bob_rgb(image, key)
         needed = ("landmarks",) if kind == "dlib_chip" else ("leye", "reye")
+        if annotations and annotations.get(FALLBACK_KEY):
+            annotations = None  # a previous run's fallback: detect again
         if not annotations or any(k not in annotations for k in needed):
             if annotations:
                 logger.debug("sample %s: annotations %s lack %s; re-annotating", name,
