@@ -152,6 +152,10 @@ class GridConfig:
         refuses a client without such workers.
     output : str
         Output folder.
+    fallback : bool
+        Crop photos without a detected face at their database's fallback geometry (see
+        :mod:`bob_facerev.face.crop`); False: such samples fail (NaN bona fide scores, victims
+        left out), and are counted in ``grid.json``.
     """
 
     model: str = "dlib"
@@ -170,6 +174,7 @@ class GridConfig:
     batch_size: int = 32
     gpu_routing: str = "auto"
     output: str = "results/grid"
+    fallback: bool = True
 
     @classmethod
     def from_file(cls, path, **overrides):
@@ -255,7 +260,7 @@ def _n_workers(client):
 
 
 def embed_samples(samples, model, cache_dir, checkpoint=None, dask_client=None, batch_size=32,
-                  gpu_routing="auto"):
+                  gpu_routing="auto", fallback=True):
     """Crop and embed Bob samples, with a per-sample cache (Bob's CheckpointWrapper).
 
     Returns
@@ -273,7 +278,8 @@ def embed_samples(samples, model, cache_dir, checkpoint=None, dask_client=None, 
 
     transformer = bob.pipelines.wrap(
         ["checkpoint"],
-        embedding_transformer(model, checkpoint=checkpoint, batch_size=batch_size),
+        embedding_transformer(model, checkpoint=checkpoint, batch_size=batch_size,
+                              fallback=fallback),
         features_dir=str(cache_dir),
         model_path=str(cache_dir),
     )
@@ -297,12 +303,16 @@ def embed_samples(samples, model, cache_dir, checkpoint=None, dask_client=None, 
 
 
 def attack_faces(samples, model):
-    """The original faces of ``samples`` as the attack sees them: the model's crop at 112x112."""
+    """The original faces of ``samples`` as the attack sees them: the model's crop at 112x112
+    (at their database's fallback geometry where no face is found)."""
     from .face.crop import FaceCropper, to_attack_size
 
     cropper = FaceCropper(model=model)
-    annotations = [getattr(s, "annotations", None) for s in samples]
-    crops = cropper.transform([s.data for s in samples], annotations=annotations)
+    crops = cropper.transform(
+        [s.data for s in samples],
+        annotations=[getattr(s, "annotations", None) for s in samples],
+        fallback_eyes=[getattr(s, "fallback_eyes", None) for s in samples],
+    )
     return np.stack([to_attack_size(c) for c in crops])
 
 
@@ -415,7 +425,8 @@ def _bona_fide(cfg, out, dask_client, block_size=None):
         logger.info("bona fide scores found: %s", scores)
         return scores
     pipeline = verification_pipeline(
-        cfg.model, block_size=block_size, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size
+        cfg.model, block_size=block_size, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size,
+        fallback=cfg.fallback,
     )
     pipeline.gpu_routing, pipeline.client = cfg.gpu_routing, dask_client
     # the extraction steps share one cache with the attack (the same step names)
@@ -533,11 +544,11 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
     attack_all, reference_all = _samples(attack_db), _samples(bona_fide_db)
     attack_samples, X = embed_samples(
         attack_all, cfg.model, out / "cache" / "attack", cfg.checkpoint, dask_client,
-        cfg.batch_size, cfg.gpu_routing,
+        cfg.batch_size, cfg.gpu_routing, cfg.fallback,
     )
     references, R = embed_samples(
         reference_all, cfg.model, out / "cache" / "bona_fide", cfg.checkpoint,
-        dask_client, cfg.batch_size, cfg.gpu_routing,
+        dask_client, cfg.batch_size, cfg.gpu_routing, cfg.fallback,
     )
     atomic_savez(
         out / "attack_embeddings.npz",

@@ -77,6 +77,7 @@ def lfw(tmp_path_factory):
 
 def _configs(tmp_path, lfw, fallback):
     images, protocols = lfw
+    tmp_path.mkdir(parents=True, exist_ok=True)
     database = tmp_path / "database.py"
     database.write_text(
         "from bob_facerev.database.lfw import lfw_database\n"
