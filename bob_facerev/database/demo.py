@@ -88,6 +88,8 @@ def demo_database(protocol="verification"):
     protocol : str
         ``"verification"`` or ``"attack"``.
 
+    Notes
+    -----
     Samples carry ``fallback_eyes`` = :data:`bob_facerev.face.crop.DEFAULT_FALLBACK_EYES`
     (loosely centred photos), the crop where no face is found.
     """
