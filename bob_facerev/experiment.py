@@ -160,6 +160,10 @@ class GridConfig:
         refuses a client without such workers.
     output : str
         Output folder.
+    fallback : bool
+        Crop photos without a detected face at their database's fallback geometry (see
+        :mod:`bob_facerev.face.crop`); False: such samples fail (NaN bona fide scores, victims
+        left out), and are counted in ``grid.json``.
     """
 
     model: str = "dlib"
@@ -179,6 +183,7 @@ class GridConfig:
     batch_size: int = 32
     gpu_routing: str = "auto"
     output: str = "results/grid"
+    fallback: bool = True
 
     @classmethod
     def from_file(cls, path, **overrides):
@@ -264,13 +269,15 @@ def _n_workers(client):
 
 
 def embed_samples(samples, model, cache_dir, checkpoint=None, dask_client=None, batch_size=32,
-                  gpu_routing="auto"):
+                  gpu_routing="auto", fallback=True):
     """Crop and embed Bob samples, with a per-sample cache (Bob's CheckpointWrapper).
 
     Returns
     -------
     samples : list
-        The samples whose face was found (same order as given, failures dropped and logged).
+        The samples with an embedding (same order as given). Samples without one (no face found
+        and no fallback crop, see :mod:`bob_facerev.face.crop`) are dropped, logged one by one
+        and counted in one summary line.
     X : ndarray, (N, d) float32
         Their L2-normalised embeddings.
     """
@@ -280,31 +287,41 @@ def embed_samples(samples, model, cache_dir, checkpoint=None, dask_client=None, 
 
     transformer = bob.pipelines.wrap(
         ["checkpoint"],
-        embedding_transformer(model, checkpoint=checkpoint, batch_size=batch_size),
+        embedding_transformer(model, checkpoint=checkpoint, batch_size=batch_size,
+                              fallback=fallback),
         features_dir=str(cache_dir),
         model_path=str(cache_dir),
     )
+    from .failures import is_failed
+
     out = _compute(transformer, samples, dask_client, gpu_routing)
     kept, X = [], []
     for original, result in zip(samples, out):
         data = result.data
-        if data is None:
+        if is_failed(data):
             logger.warning("no face found in sample %s: left out of the attack", original.key)
             continue
         kept.append(original)
         X.append(np.asarray(data, dtype=np.float32))
     if not X:
         raise ValueError("no face was found in any sample: check the database's images")
+    if len(kept) < len(samples):
+        logger.warning("%s: no embedding for %d of %d samples (no face found); they are left "
+                       "out of the attack", cache_dir, len(samples) - len(kept), len(samples))
     return kept, np.stack(X)
 
 
 def attack_faces(samples, model):
-    """The original faces of ``samples`` as the attack sees them: the model's crop at 112x112."""
+    """The original faces of ``samples`` as the attack sees them: the model's crop at 112x112
+    (at their database's fallback geometry where no face is found)."""
     from .face.crop import FaceCropper, to_attack_size
 
     cropper = FaceCropper(model=model)
-    annotations = [getattr(s, "annotations", None) for s in samples]
-    crops = cropper.transform([s.data for s in samples], annotations=annotations)
+    crops = cropper.transform(
+        [s.data for s in samples],
+        annotations=[getattr(s, "annotations", None) for s in samples],
+        fallback_eyes=[getattr(s, "fallback_eyes", None) for s in samples],
+    )
     return np.stack([to_attack_size(c) for c in crops])
 
 
@@ -417,7 +434,8 @@ def _bona_fide(cfg, out, dask_client, block_size=None):
         logger.info("bona fide scores found: %s", scores)
         return scores
     pipeline = verification_pipeline(
-        cfg.model, block_size=block_size, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size
+        cfg.model, block_size=block_size, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size,
+        fallback=cfg.fallback,
     )
     pipeline.gpu_routing, pipeline.client = cfg.gpu_routing, dask_client
     # the extraction steps share one cache with the attack (the same step names)
@@ -570,13 +588,14 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
     # 4. the attacked templates and the subjects' other images
     attack_db = load_database(cfg.attack_database)
     bona_fide_db = load_database(cfg.bona_fide_database)
+    attack_all, reference_all = _samples(attack_db), _samples(bona_fide_db)
     attack_samples, X = embed_samples(
-        _samples(attack_db), cfg.model, out / "cache" / "attack", cfg.checkpoint, dask_client,
-        cfg.batch_size, cfg.gpu_routing,
+        attack_all, cfg.model, out / "cache" / "attack", cfg.checkpoint, dask_client,
+        cfg.batch_size, cfg.gpu_routing, cfg.fallback,
     )
     references, R = embed_samples(
-        _samples(bona_fide_db), cfg.model, out / "cache" / "bona_fide", cfg.checkpoint,
-        dask_client, cfg.batch_size, cfg.gpu_routing,
+        reference_all, cfg.model, out / "cache" / "bona_fide", cfg.checkpoint,
+        dask_client, cfg.batch_size, cfg.gpu_routing, cfg.fallback,
     )
     atomic_savez(
         out / "attack_embeddings.npz",
@@ -667,6 +686,10 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         "model": cfg.model,
         "thresholds_from": thresholds_from,
         "n_attacked": len(attack_samples),
+        # victims (and bona fide samples) without an embedding: left out, counted here
+        "n_attack_failed": len(attack_all) - len(attack_samples),
+        "n_reference_failed": len(reference_all) - len(references),
+        "bona_fide_failures": _failures_of(bona_fide_file),
         "output": str(out),
         "attack_embeddings": str(out / "attack_embeddings.npz"),
         # what was run, for the report's header
@@ -687,6 +710,13 @@ def _name(database):
 def _n_training(training_set):
     with np.load(training_set, allow_pickle=False) as z:
         return int(len(z["embeddings"])) if "embeddings" in z.files else None
+
+
+def _failures_of(score_file):
+    """The failure summary of a bona fide run (:func:`bob_facerev.failures.read_summary`)."""
+    from .failures import read_summary
+
+    return read_summary(score_file)
 
 
 def load_reconstructed(summary, protection, variant="study"):

@@ -11,10 +11,17 @@ sample, so listing resources and ``--help`` work without ArcFace/ElasticFace wei
 
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
+
 from bob.bio.base.algorithm import Distance
-from bob.pipelines import SampleSet, SampleWrapper, wrap
+from bob.pipelines import DelayedSample, SampleSet, SampleWrapper, wrap
+from bob.pipelines.wrappers import DelayedSamplesCall
+from dask.delayed import Delayed
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from bob_facerev import failures
 from bob_facerev.distributed import GPURoutedPipelineSimple
 
 
@@ -24,6 +31,9 @@ class CosineSimilarity(Distance):
     Bob's :class:`~bob.bio.base.algorithm.Distance` scores ``-cosine_distance = cos - 1``; the
     study's thresholds (e.g. ArcFace 0.2476 at FMR 0.1 %) are on ``cos`` itself, so this adds the 1
     back. Enrollment features are averaged (Bob's default) and probe/enroll scores fused with max.
+
+    Failed samples (NaN embeddings, see :mod:`bob_facerev.failures`) are left out of their
+    template; a template without a valid sample is NaN and scores NaN.
     """
 
     def __init__(self, average_on_enroll=True, average_probes=False, **kwargs):
@@ -35,9 +45,26 @@ class CosineSimilarity(Distance):
             **kwargs,
         )
 
+    def create_templates(self, list_of_feature_sets, enroll):
+        """Bob's templates from the valid features of each set (NaN when there is none)."""
+        return super().create_templates(
+            [_valid_or_nan(features) for features in list_of_feature_sets], enroll
+        )
+
     def compare(self, enroll_templates, probe_templates):
-        """``(N, M)`` cosine similarities of N enrollment and M probe templates."""
-        return 1.0 + super().compare(enroll_templates, probe_templates)
+        """``(N, M)`` cosine similarities of N enrollment and M probe templates (NaN for failed
+        templates)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 1.0 + super().compare(enroll_templates, probe_templates)
+
+
+def _valid_or_nan(features):
+    """The valid features of a set; one NaN feature when none is valid (a failed template)."""
+    valid = failures.valid_features(features)
+    if valid or not len(features):
+        return valid
+    size = max((np.asarray(f).size for f in features if f is not None), default=1)
+    return [failures.failed_embedding(max(size, 1))]
 
 
 class OptionalExtraInputWrapper(SampleWrapper):
@@ -46,6 +73,13 @@ class OptionalExtraInputWrapper(SampleWrapper):
     The crop step asks for each sample's ``annotations``; samples of a plain folder of photos
     (or a CSV without eye columns) have none, and the crop step annotates them itself.  Such
     samples get ``annotations = None`` (set on the sample, so it is also visible downstream).
+
+    An estimator with a ``transform_with_annotations`` method (the crop step) also gives each
+    output sample (and its input sample, once computed) the annotations it used
+    (``sample.annotations``, computed with the data), so a crop at the fallback geometry is
+    recorded in the sample (``annotations["facerev_fallback"]``). A crop read back from a
+    checkpoint of an earlier run does not know how it was made (its annotations are the
+    database's).
     """
 
     def _samples_transform(self, samples, method_name):
@@ -54,11 +88,69 @@ class OptionalExtraInputWrapper(SampleWrapper):
                 for _, attr in self.transform_extra_arguments or ():
                     if not hasattr(sample, attr):
                         setattr(sample, attr, None)
+            with_annotations = getattr(self.estimator, "transform_with_annotations", None)
+            if method_name == "transform" and with_annotations is not None:
+                return self._transform_with_annotations(samples, with_annotations)
         return super()._samples_transform(samples, method_name)
+
+    def _transform_with_annotations(self, samples, method):
+        kwargs = {arg: [getattr(s, attr) for s in samples]
+                  for arg, attr in self.transform_extra_arguments or ()}
+        call = DelayedSamplesCall(partial(method, **kwargs), f"{self}.transform", samples,
+                                  sample_attribute=self.input_attribute)
+        return [
+            DelayedSample(partial(_pair_item, call, i, 0, None), parent=s,
+                          delayed_attributes={"annotations": partial(
+                              _pair_item, call, i, 1, getattr(s, "annotations", None))})
+            for i, s in enumerate(samples)
+        ]
+
+
+def _pair_item(call, index, item, default):
+    """Item ``item`` of the ``(crop, annotations)`` pair ``call(index)``; ``default`` if None.
+
+    The input sample gets the annotations used too: Bob's CheckpointWrapper re-reads a saved
+    crop as a new sample made from the input sample, which then still says how it was cropped.
+    """
+    pair = call(index)
+    if pair is None:
+        return default
+    call.samples[index].annotations = pair[1]
+    return pair[item]
+
+
+class FailedAsNaNWrapper(SampleWrapper):
+    """Bob's SampleWrapper whose failed samples (None data) come out as NaN embeddings.
+
+    Parameters
+    ----------
+    estimator : object
+        The embedding step.
+    size : int
+        Embedding dimension ``d``.
+    **kwargs
+        Passed to :class:`bob.pipelines.SampleWrapper`.
+    """
+
+    def __init__(self, estimator, size=128, **kwargs):
+        super().__init__(estimator, **kwargs)
+        self.size = size
+
+    def _samples_transform(self, samples, method_name):
+        out = super()._samples_transform(samples, method_name)
+        if not len(out) or isinstance(out[0], SampleSet):
+            return out
+        return [DelayedSample(partial(_nan_if_none, s, self.size), parent=s) for s in out]
+
+
+def _nan_if_none(sample, size):
+    data = sample.data
+    return failures.failed_embedding(size) if data is None else data
 
 
 def embedding_transformer(
-    model="dlib", checkpoint=None, annotator=None, batch_size=32, device=None
+    model="dlib", checkpoint=None, annotator=None, batch_size=32, device=None, fallback=True,
+    failed_as_nan=False,
 ):
     """Raw photos (+ optional eye annotations) -> embeddings, as Bob sample transformers.
 
@@ -75,32 +167,42 @@ def embedding_transformer(
         Crops per forward pass.
     device : str, optional
         Torch device (default: CUDA when available).
+    fallback : bool or dict
+        The crop step's fallback when no face is found (see
+        :class:`~bob_facerev.face.crop.FaceCropper`); False: such samples fail.
+    failed_as_nan : bool
+        Failed samples come out as NaN embeddings (:mod:`bob_facerev.failures`) instead of
+        None.
 
     Returns
     -------
     sklearn.pipeline.Pipeline
         ``[FaceCropper(model), FaceEmbedding(model)]``, each wrapped by ``bob.pipelines``'
         SampleWrapper: ``Sample`` s of ``(3, H, W)`` uint8 RGB photos -> ``Sample`` s of ``(d,)``
-        float32 L2-normalised embeddings. Samples where no face is found are dropped from the
-        embedding step (their data is None).
+        float32 L2-normalised embeddings. Samples that failed (no face found and
+        ``fallback=False``) are dropped from the embedding step (their data is None, or NaN
+        with ``failed_as_nan``).
     """
     from bob_facerev.face.crop import FaceCropper
     from bob_facerev.face.extractor import FaceEmbedding
     from bob_facerev.face.registry import get_model_spec
 
-    get_model_spec(model)  # fail early on unknown names
-    cropper = FaceCropper(model=model, annotator=annotator)
+    spec = get_model_spec(model)  # fail early on unknown names
+    cropper = FaceCropper(model=model, annotator=annotator, fallback=fallback)
     embedding = FaceEmbedding(
         model=model, checkpoint=checkpoint, batch_size=batch_size, device=device
     )
     return make_pipeline(
         OptionalExtraInputWrapper(cropper),  # its tags ask Bob for annotations (and keys)
-        wrap(["sample"], embedding),
+        FailedAsNaNWrapper(embedding, size=spec.embedding_size)
+        if failed_as_nan
+        else wrap(["sample"], embedding),
     )
 
 
 def verification_pipeline(
-    model="dlib", block_size=None, checkpoint=None, annotator=None, batch_size=32, device=None
+    model="dlib", block_size=None, checkpoint=None, annotator=None, batch_size=32, device=None,
+    fallback=True,
 ):
     """A face verification pipeline for ``bob bio pipeline simple``.
 
@@ -113,18 +215,20 @@ def verification_pipeline(
         permutation per sample, derived from its key: reproducible across runs and Dask) and
         compared with :class:`~bob_facerev.protection.pemiu.PEMIUComparator`; when None,
         unprotected embeddings are compared by :class:`CosineSimilarity`.
-    checkpoint, annotator, batch_size, device
-        See :func:`embedding_transformer`.
+    checkpoint, annotator, batch_size, device, fallback
+        See :func:`embedding_transformer`. Failed samples carry NaN embeddings: their
+        comparisons score NaN and the run's summary counts them (:class:`FacerevPipelineSimple`).
 
     Returns
     -------
-    bob.bio.base.pipelines.PipelineSimple
+    FacerevPipelineSimple
     """
     transformer = embedding_transformer(
-        model, checkpoint=checkpoint, annotator=annotator, batch_size=batch_size, device=device
+        model, checkpoint=checkpoint, annotator=annotator, batch_size=batch_size, device=device,
+        fallback=fallback, failed_as_nan=True,
     )
     if block_size is None:
-        return GPURoutedPipelineSimple(transformer, CosineSimilarity())
+        return FacerevPipelineSimple(transformer, CosineSimilarity())
 
     from bob_facerev.face.registry import get_model_spec
     from bob_facerev.protection.pemiu import PEMIU, PEMIUComparator, n_blocks
@@ -132,4 +236,41 @@ def verification_pipeline(
     n_blocks(get_model_spec(model).embedding_size, block_size)  # K must divide d: fail now
     pemiu = wrap(["sample"], PEMIU(block_size=block_size))  # per-sample key -> permutation
     protected = Pipeline(transformer.steps + [("pemiu", pemiu)])
-    return GPURoutedPipelineSimple(protected, PEMIUComparator(block_size=block_size))
+    return FacerevPipelineSimple(protected, PEMIUComparator(block_size=block_size))
+
+
+class FacerevPipelineSimple(GPURoutedPipelineSimple):
+    """The package's ``PipelineSimple``: GPU routing, and a summary of failures at the end.
+
+    While scoring it counts the enrolled and probed samples that failed (NaN embeddings) or
+    were cropped at the fallback geometry; after the score file is written it logs one line and
+    writes ``<scores>.failures.json`` (:func:`bob_facerev.failures.report`), with or without
+    Dask.
+    """
+
+    def _templates(self, samples, enroll):
+        features = self.transformer.transform(samples)
+        templates = self.biometric_algorithm.create_templates_from_samplesets(features, enroll)
+        counts = self.__dict__.setdefault("_failure_counts", {})
+        counts["references" if enroll else "probes"] = failures.count_features(features)
+        return templates
+
+    def enroll_templates(self, biometric_reference_samples):
+        return self._templates(biometric_reference_samples, enroll=True)
+
+    def probe_templates(self, probe_samples):
+        return self._templates(probe_samples, enroll=False)
+
+    def post_process(self, score_paths, filename):
+        result = super().post_process(score_paths, filename)
+        counts = self.__dict__.pop("_failure_counts", {})
+        references, probes = counts.get("references"), counts.get("probes")
+        if isinstance(result, Delayed):
+            return failures.reporting_delayed(result, references, probes, filename)
+        failures.report(filename, references, probes)
+        return result
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_failure_counts", None)
+        return state

@@ -119,10 +119,95 @@ def test_no_face_is_none_and_logged(annotator, caplog):
     noise = np.random.default_rng(0).integers(0, 256, (3, 120, 160), dtype=np.uint8)
     with caplog.at_level(logging.WARNING):
         assert annotator.annotate(noise, key="subject/noise") is None
-        crops = FaceCropper("arcface").transform([noise, load_demo("obama_1.jpg")],
-                                                 key=["subject/noise", "obama"])
+        crops = FaceCropper("arcface", fallback=False).transform(
+            [noise, load_demo("obama_1.jpg")], key=["subject/noise", "obama"])
     assert "subject/noise" in caplog.text
     assert crops[0] is None and crops[1].shape == (3, 112, 112)
+
+
+def _dots(shape, eyes):
+    """A black image with a red dot at the left eye and a green dot at the right eye."""
+    image = np.zeros(shape, np.uint8)
+    ys, xs = np.indices(shape[1:])
+    for channel, eye in ((0, "leye"), (1, "reye")):
+        y, x = eyes[eye]
+        image[channel] = np.clip(255 * (1 - np.hypot(ys - y, xs - x) / 3), 0, 255).astype(np.uint8)
+    return image
+
+
+def _peak(channel):
+    """Intensity-weighted centre ``(y, x)`` of a channel's dot."""
+    weights = channel.astype(float)
+    ys, xs = np.indices(channel.shape)
+    return (ys * weights).sum() / weights.sum(), (xs * weights).sum() / weights.sum()
+
+
+def test_landmarks_from_eyes_follow_dlibs_template(demo_annotations):
+    from bob_facerev.face.crop import DLIB_TEMPLATE5, landmarks_from_eyes
+
+    # the template's own eye centres give back the template (unit square, scaled by 100)
+    t = np.array(DLIB_TEMPLATE5) * 100
+    leye, reye = t[0:2].mean(0)[::-1], t[2:4].mean(0)[::-1]
+    np.testing.assert_allclose(np.array(landmarks_from_eyes(leye, reye))[:, ::-1], t, atol=1e-9)
+    # on real faces the derived landmarks land near dlib's (nose within 0.35 eye distances)
+    for name, ann in demo_annotations.items():
+        derived = np.array(landmarks_from_eyes(ann["leye"], ann["reye"]))
+        found = np.array(ann["landmarks"], dtype=float)
+        eye_distance = np.linalg.norm(np.subtract(ann["leye"], ann["reye"]))
+        np.testing.assert_allclose(derived[:4].reshape(2, 2, 2).mean(1),
+                                   found[:4].reshape(2, 2, 2).mean(1), atol=1e-6)
+        assert np.linalg.norm(derived[4] - found[4]) < 0.35 * eye_distance, name
+    with pytest.raises(ValueError, match="same position"):
+        landmarks_from_eyes((5, 5), (5, 5))
+
+
+@pytest.mark.parametrize("model", ["dlib", "arcface"])
+def test_fallback_crops_at_the_default_eyes(model, caplog):
+    """A face-less photo is cropped with its eyes where the model's crop puts detected eyes."""
+    from bob.bio.face.utils import cropped_positions_arcface
+
+    from bob_facerev.face.crop import DEFAULT_FALLBACK_EYES, DLIB_CHIP_PADDING, DLIB_TEMPLATE5
+
+    h, w = 250, 250
+    eyes = {k: (fy * h, fx * w) for k, (fy, fx) in DEFAULT_FALLBACK_EYES.items()}
+    image = _dots((3, h, w), eyes)
+    cropper = FaceCropper(model)
+    with caplog.at_level(logging.WARNING):
+        (crop, used), = cropper.transform_with_annotations([image], key=["no/face"])
+    assert "no/face" in caplog.text and "fallback" in caplog.text
+    assert used["facerev_fallback"] is True
+    np.testing.assert_allclose(used["leye"], eyes["leye"])
+    if model == "dlib":
+        t = np.array(DLIB_TEMPLATE5)
+        size, pad = 150, DLIB_CHIP_PADDING
+        target = {k: ((pad + t[i:i + 2].mean(0)) / (1 + 2 * pad) * size)[::-1]
+                  for k, i in (("leye", 0), ("reye", 2))}
+    else:
+        target = cropped_positions_arcface()
+    for channel, eye in ((0, "leye"), (1, "reye")):
+        assert np.abs(np.subtract(_peak(crop[channel]), target[eye])).max() <= 1.0, eye
+    # a database's own geometry (per sample) and the cropper's explicit one
+    other = {"leye": (0.5, 0.7), "reye": (0.5, 0.3)}
+    moved = _dots((3, h, w), {k: (fy * h, fx * w) for k, (fy, fx) in other.items()})
+    for c in (cropper.transform([moved], fallback_eyes=[other])[0],
+              FaceCropper(model, fallback=other).transform([moved])[0]):
+        for channel, eye in ((0, "leye"), (1, "reye")):
+            assert np.abs(np.subtract(_peak(c[channel]), target[eye])).max() <= 1.0, eye
+
+
+def test_fallback_is_not_used_on_faces_and_can_be_refused(demo_annotations):
+    image = load_demo("obama_1.jpg")
+    (crop, used), = FaceCropper("dlib").transform_with_annotations([image])
+    assert used["facerev_fallback"] is False and used["landmarks"] == demo_annotations[
+        "obama_1.jpg"]["landmarks"]
+    blank = np.full((3, 120, 100), 128, np.uint8)
+    assert FaceCropper("dlib", fallback=False).transform_with_annotations([blank]) == [(None, None)]
+    with pytest.raises(ValueError, match="fractions"):
+        FaceCropper("dlib", fallback={"leye": (0.4, 0.3), "reye": (0.4, 0.6)}).transform([blank])
+    with pytest.raises(ValueError, match="fallback="):
+        FaceCropper("dlib", fallback="yes").transform([blank])
+    with pytest.raises(ValueError, match="per-sample"):
+        FaceCropper("dlib").transform([blank], key=["a", "b"])
 
 
 def test_cache(tmp_path, caplog):
@@ -230,12 +315,13 @@ def test_bob_sample_pipeline_carries_failed_samples():
         return [c.mean() for c in crops]
 
     pipeline = make_pipeline(
-        wrap(["sample"], FaceCropper("arcface")),
+        wrap(["sample"], FaceCropper("arcface", fallback=False)),
         wrap(["sample"], FunctionTransformer(mean_pixel)),
     )
     samples = [
-        Sample(load_demo("obama_1.jpg"), key="obama", annotations=None),
-        Sample(np.zeros((3, 100, 100), np.uint8), key="blank", annotations=None),
+        Sample(load_demo("obama_1.jpg"), key="obama", annotations=None, fallback_eyes=None),
+        Sample(np.zeros((3, 100, 100), np.uint8), key="blank", annotations=None,
+               fallback_eyes=None),
     ]
     out = pipeline.transform(samples)
     assert [s.key for s in out] == ["obama", "blank"]

@@ -248,8 +248,12 @@ def test_bad_transform_input():
     t = PEMIU(block_size=32)
     with pytest.raises(ValueError, match="does not divide"):
         t.transform(np.ones((2, 500)))
+    partly_nan = np.ones((1, 512))
+    partly_nan[0, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        t.transform(np.full((1, 512), np.nan))
+        t.transform(partly_nan)
+    # an all-NaN row is a failed sample (bob_facerev.failures): it stays NaN
+    assert np.isnan(t.transform(np.full((1, 512), np.nan))).all()
     with pytest.raises(ValueError, match="2 keys for 3"):
         t.transform(np.ones((3, 512)), keys=["a", "b"])
     with pytest.raises(ValueError, match="seed"):

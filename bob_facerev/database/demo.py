@@ -87,13 +87,21 @@ def demo_database(protocol="verification"):
     ----------
     protocol : str
         ``"verification"`` or ``"attack"``.
+
+    Notes
+    -----
+    Samples carry ``fallback_eyes`` = :data:`bob_facerev.face.crop.DEFAULT_FALLBACK_EYES`
+    (loosely centred photos), the crop where no face is found.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"Unknown demo protocol {protocol!r}: use one of {PROTOCOLS}.")
+    from bob_facerev.face.crop import DEFAULT_FALLBACK_EYES, with_fallback_eyes
+
     root = demo_directory()
-    return make_database(
+    database = make_database(
         name="facerev-demo",
         protocol=protocol,
         protocols_path=root / "protocols",
         original_directory=root / "images",
     )
+    return with_fallback_eyes(database, DEFAULT_FALLBACK_EYES)

@@ -177,9 +177,13 @@ def ffhq_database(protocol="train-validation", protocols_path=None, original_dir
     """An FFHQ :class:`bob.bio.base.database.CSVDatabase` (protocols of :func:`build_ffhq`).
 
     ``background_model_samples()`` are the training images, ``references()``/``probes()`` the
-    validation images; every sample has ``annotations`` (eye positions).
+    validation images; every sample has ``annotations`` (eye positions), and ``fallback_eyes``
+    = :data:`EYES` (used by the dlib crop when its re-annotation finds no face).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"Unknown FFHQ protocol {protocol!r}: use one of {PROTOCOLS}.")
+    from bob_facerev.face.crop import with_fallback_eyes
+
     protocols_path, original_directory = configured_paths("ffhq", protocols_path, original_directory)
-    return make_database("facerev-ffhq", protocol, protocols_path, original_directory)
+    database = make_database("facerev-ffhq", protocol, protocols_path, original_directory)
+    return with_fallback_eyes(database, EYES)  # where no face is found: FFHQ's alignment

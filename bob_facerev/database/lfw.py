@@ -37,6 +37,10 @@ Configuration::
 
 The protocols go to ``bob_facerev.lfw.protocols`` if set, else ``~/.cache/bob_facerev/lfw``
 (``$XDG_CACHE_HOME`` is honoured).
+
+Photos without a detected face are cropped at
+:data:`bob_facerev.face.crop.DEFAULT_FALLBACK_EYES`, derived from LFW's centring of the face
+detector's box (the samples carry them as ``fallback_eyes``; see :mod:`bob_facerev.face.crop`).
 """
 
 from __future__ import annotations
@@ -366,5 +370,8 @@ def lfw_database(protocol="view2", protocols_path=None, original_directory=None)
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"Unknown LFW protocol {protocol!r}: use one of {PROTOCOLS}.")
+    from bob_facerev.face.crop import DEFAULT_FALLBACK_EYES, with_fallback_eyes
+
     protocols_path, original_directory = configured_paths("lfw", protocols_path, original_directory)
-    return make_database("facerev-lfw", protocol, protocols_path, original_directory)
+    database = make_database("facerev-lfw", protocol, protocols_path, original_directory)
+    return with_fallback_eyes(database, DEFAULT_FALLBACK_EYES)

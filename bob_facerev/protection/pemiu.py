@@ -351,11 +351,14 @@ class PEMIU(TransformerMixin, BaseEstimator):
         Returns
         -------
         Y : ndarray, shape (N, d)
-            Protected templates, same dtype as ``X``.
+            Protected templates, same dtype as ``X``. Rows that are all NaN (failed samples,
+            see :mod:`bob_facerev.failures`) stay NaN.
         """
-        X = check_embeddings(X)
+        X, failed = _split_failed(X)
         perms = self.permutations(X.shape[0], X.shape[1], keys)
-        return permute_blocks(X, perms, self.block_size)
+        Y = permute_blocks(X, perms, self.block_size)
+        Y[failed] = np.nan
+        return Y
 
     def _more_tags(self):
         return {
@@ -472,6 +475,20 @@ def pemiu_scores(references, probes, block_size):
     return scores.astype(out_dtype, copy=False)
 
 
+def _split_failed(X):
+    """``(X with failed rows zeroed, mask of the failed rows)``; failed rows are all NaN."""
+    arr = np.asarray(X)
+    if arr.ndim != 2 or arr.dtype.kind != "f":
+        return check_embeddings(arr), np.zeros(len(arr), dtype=bool)
+    failed = np.isnan(arr).all(axis=1)
+    if not failed.any():
+        return check_embeddings(arr), failed
+    if failed.all():
+        return np.zeros_like(arr), failed
+    check_embeddings(arr[~failed])
+    return np.where(failed[:, None], 0, arr), failed
+
+
 def _fuse(scores, groups, axis, fuse):
     """Reduce ``scores`` over consecutive groups of sizes ``groups`` along ``axis``."""
     if all(g == 1 for g in groups):
@@ -514,28 +531,43 @@ class PEMIUComparator(BioAlgorithm):
         self.block_size = block_size
 
     def create_templates(self, list_of_feature_sets, enroll):
-        """Stack each set's features into a ``(n_samples, d)`` array.
+        """Stack each set's valid features into a ``(n_samples, d)`` array.
 
-        A probe set without valid features gives ``None`` (Bob then writes no score for it).
+        Failed features (NaN, see :mod:`bob_facerev.failures`) are left out; a set without a
+        valid feature gives a ``(1, d)`` NaN template (it scores NaN), an empty probe set
+        ``None`` (Bob then writes no score for it).
         """
+        from bob_facerev.failures import valid_features
+
         templates = []
         for features in list_of_feature_sets:
             if len(features) == 0:
                 templates.append(None)
                 continue
-            templates.append(np.vstack([np.atleast_2d(np.asarray(f)) for f in features]))
+            rows = [np.atleast_2d(np.asarray(f, dtype=float)) for f in features if f is not None]
+            valid = valid_features(rows)
+            if not valid:
+                d = max((r.shape[-1] for r in rows), default=1)
+                valid = [np.full((1, d), np.nan)]
+            templates.append(np.vstack(valid))
         return templates
 
     def compare(self, enroll_templates, probe_templates):
-        """Scores ``(N, M)`` of N enrollment and M probe templates (higher = more similar)."""
-        enroll = [np.atleast_2d(np.asarray(t)) for t in enroll_templates]
-        probe = [np.atleast_2d(np.asarray(t)) for t in probe_templates]
-        if not enroll or not probe:
-            return np.zeros((len(enroll), len(probe)))
+        """Scores ``(N, M)`` of N enrollment and M probe templates (higher = more similar);
+        NaN where either template failed (holds NaN)."""
+        enroll = [np.atleast_2d(np.asarray(t, dtype=float)) for t in enroll_templates]
+        probe = [np.atleast_2d(np.asarray(t, dtype=float)) for t in probe_templates]
+        out = np.full((len(enroll), len(probe)), np.nan)
+        ok_e = [i for i, t in enumerate(enroll) if np.isfinite(t).all() and t.size]
+        ok_p = [j for j, t in enumerate(probe) if np.isfinite(t).all() and t.size]
+        if not ok_e or not ok_p:
+            return out if (enroll and probe) else np.zeros((len(enroll), len(probe)))
+        enroll, probe = [enroll[i] for i in ok_e], [probe[j] for j in ok_p]
         scores = pemiu_scores(np.vstack(enroll), np.vstack(probe), self.block_size)
         scores = _fuse(scores, [len(t) for t in probe], 1, self.fuse_probe_scores)
         scores = _fuse(scores, [len(t) for t in enroll], 0, self.fuse_enroll_scores)
-        return scores
+        out[np.ix_(ok_e, ok_p)] = scores
+        return out
 
     def _more_tags(self):
         return {"requires_fit": False}
