@@ -283,4 +283,8 @@ def cfp_database(protocol="ff", protocols_path=None, original_directory=None):
     if protocol not in PROTOCOLS:
         raise ValueError(f"Unknown CFP protocol {protocol!r}: use one of {PROTOCOLS}.")
     protocols_path, original_directory = configured_paths("cfp", protocols_path, original_directory)
-    return make_database("facerev-cfp", protocol, protocols_path, original_directory)
+    from bob_facerev.face.crop import DEFAULT_FALLBACK_EYES, with_fallback_eyes
+
+    database = make_database("facerev-cfp", protocol, protocols_path, original_directory)
+    # loosely centred like LFW: the fail-safe crop's default eyes (estimated on demo + CFP)
+    return with_fallback_eyes(database, DEFAULT_FALLBACK_EYES)
