@@ -1,0 +1,163 @@
+"""Nothing lost, nothing silently wrong: the guarantees of doc/reliability.rst.
+
+Each test here failed before the fix it guards (issue "data safety, exit codes and early errors").
+"""
+
+import json
+import os
+import shlex
+
+import numpy as np
+import pytest
+
+from click.testing import CliRunner
+from PIL import Image
+
+from bob_facerev.database import protocols
+from bob_facerev.database.protocols import (
+    check_image,
+    check_protocol_output,
+    load_image,
+    write_protocols,
+)
+
+ROWS = [{"path": "a/a_1.jpg", "key": "a/a_1", "subject_id": "a", "template_id": "a_1"}]
+PROTOCOLS = {"p": {"dev/for_probing.csv": ROWS}}
+
+
+def one_line_error(output):
+    """The ``Error: ...`` line of a click command, checking that there is exactly one and no
+    traceback."""
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+# --------------------------------------------------------------------------- 1. db build -o
+
+
+def test_protocol_folder_with_a_foreign_manifest_is_not_replaced(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "manifest.json").write_text('{"name": "my web app", "start_url": "/"}')
+    (site / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="Refusing to overwrite .*site"):
+        write_protocols(site, PROTOCOLS)
+    assert (site / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_our_protocol_folder_with_user_files_added_is_not_replaced(tmp_path):
+    out = write_protocols(tmp_path / "p", PROTOCOLS)
+    assert json.loads((out / "manifest.json").read_text())[protocols.MARKER] == protocols.FORMAT
+    write_protocols(out, PROTOCOLS)  # ours, unchanged: replaced
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="Refusing to overwrite"):
+        write_protocols(out, PROTOCOLS)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_read_only_protocol_folder_is_refused_without_leftovers(tmp_path):
+    out = write_protocols(tmp_path / "p", PROTOCOLS)
+    before = (out / "p/dev/for_probing.csv").read_text()
+    out.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match="read-only folder .*chmod u\\+w"):
+            write_protocols(out, PROTOCOLS)
+    finally:
+        out.chmod(0o755)
+    assert (out / "p/dev/for_probing.csv").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]  # no .p.old-* / .p.tmp-*
+
+
+def test_db_build_into_read_only_parent_is_one_line_before_any_work(tmp_path, monkeypatch):
+    from bob_facerev.script.db import db
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        # the image folder does not even exist: the output is refused before it is looked at
+        result = CliRunner().invoke(db, ["build", "lfw", str(tmp_path / "nowhere"),
+                                         "-o", str(parent / "protocols")])
+    finally:
+        parent.chmod(0o755)
+    assert result.exit_code == 1
+    line = one_line_error(result.output)
+    assert str(parent) in line and "not a writable folder" in line
+    assert list(parent.iterdir()) == []
+
+
+def test_writable_uses_os_access_too(tmp_path, monkeypatch):
+    # permission bits say writable, the OS says no (another user's folder, a read-only mount)
+    monkeypatch.setattr(protocols.os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match="not a writable folder"):
+        check_protocol_output(tmp_path / "new")
+
+
+def test_db_build_hints_quote_paths_with_spaces(tmp_path, monkeypatch):
+    from test_database_lfw import make_lfw
+
+    from bob_facerev.script.db import db
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    root = tmp_path / "my data"
+    root.mkdir()
+    images = make_lfw(root)
+    out = tmp_path / "my protocols"
+    result = CliRunner().invoke(db, ["build", "lfw", str(images), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    hints = [line.strip() for line in result.output.splitlines() if "bob config set" in line]
+    assert len(hints) == 2
+    for hint in hints:  # pasted in a shell, each is one command with one path argument
+        words = shlex.split(hint)
+        assert words[:3] == ["bob", "config", "set"] and len(words) == 5
+    assert shlex.split(hints[0])[4] == str(out)
+    assert shlex.split(hints[1])[4] == str(images)
+
+
+# --------------------------------------------------------------------------- 2. truncated images
+
+
+def _truncated(tmp_path, ext):
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"face.{ext}"
+    Image.fromarray(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png"])
+def test_truncated_images_are_refused_even_after_bob_io_base(tmp_path, ext):
+    import bob.io.base  # noqa: F401  (turns PIL's LOAD_TRUNCATED_IMAGES on, process-wide)
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES
+    path = _truncated(tmp_path, ext)
+    with pytest.raises(ValueError, match="Unreadable image .*face"):
+        check_image(path)
+    with pytest.raises(ValueError, match="Unreadable image .*face"):
+        load_image(str(path))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES  # the global is restored
+
+
+def test_db_build_cli_refuses_a_truncated_jpeg(tmp_path, monkeypatch):
+    from test_database_lfw import make_lfw
+
+    from bob_facerev.script.db import db
+
+    import bob.io.base  # noqa: F401  (as under `bob facerev`)
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    images = make_lfw(tmp_path)
+    victim = images / "Fred_Ford" / "Fred_Ford_0002.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (120, 100, 3), dtype=np.uint8)).save(victim)
+    victim.write_bytes(victim.read_bytes()[:2000])
+    result = CliRunner().invoke(db, ["build", "lfw", str(images), "-o", str(tmp_path / "p"), "--quiet"])
+    assert result.exit_code == 1
+    assert "1 unreadable image(s)" in one_line_error(result.output)
+    assert "Fred_Ford_0002.jpg" in result.output
+    assert not (tmp_path / "p").exists()
