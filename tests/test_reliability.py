@@ -92,7 +92,7 @@ def test_db_build_into_read_only_parent_is_one_line_before_any_work(tmp_path, mo
 
 def test_writable_uses_os_access_too(tmp_path, monkeypatch):
     # permission bits say writable, the OS says no (another user's folder, a read-only mount)
-    monkeypatch.setattr(protocols.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(ValueError, match="not a writable folder"):
         check_protocol_output(tmp_path / "new")
 

@@ -32,6 +32,8 @@ import numpy as np
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from bob_facerev.utils import check_output_folder, writable
+
 #: name of the file that marks a folder as written by :func:`write_protocols`
 MANIFEST = "manifest.json"
 
@@ -122,26 +124,6 @@ def write_protocols(output, protocols, manifest=None):
     return output
 
 
-def writable(path):
-    """Whether ``path`` (an existing file or folder) may be written by this process.
-
-    Besides :func:`os.access`, the permission bits must grant some write access: a folder the
-    user made read-only (``chmod a-w``) counts as read-only even for root, who could bypass it.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return os.access(path, os.W_OK) and bool(mode & 0o222)
-
-
-def _nearest_existing(path):
-    path = Path(path)
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def written_by_us(folder):
     """Whether ``folder`` is exactly a protocol folder that :func:`write_protocols` wrote.
 
@@ -198,10 +180,10 @@ def check_protocol_output(output):
         if not writable(output):
             raise ValueError(f"Refusing to replace the read-only folder {output}: make it "
                              "writable (chmod u+w) or choose another -o.")
-    parent = _nearest_existing(output.parent)
-    if not parent.is_dir() or not writable(parent):
-        raise ValueError(f"Cannot write protocols to {output}: {parent} is not a writable "
-                         "folder. Choose another -o or fix its permissions.")
+    try:
+        check_output_folder(output.parent)
+    except ValueError as e:
+        raise ValueError(f"Cannot write protocols to {output}: {e}") from None
     return output
 
 
