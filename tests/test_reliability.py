@@ -161,3 +161,136 @@ def test_db_build_cli_refuses_a_truncated_jpeg(tmp_path, monkeypatch):
     assert "1 unreadable image(s)" in one_line_error(result.output)
     assert "Fred_Ford_0002.jpg" in result.output
     assert not (tmp_path / "p").exists()
+
+
+# --------------------------------------------------------------------------- 3. Ctrl-C, train
+
+
+@pytest.fixture(scope="module")
+def toy_set(tmp_path_factory):
+    """12 samples of 16-d embeddings and noise faces (``model: toy``)."""
+    from bob_facerev.attack.dataset import save_training_set
+
+    rng = np.random.RandomState(0)
+    path = tmp_path_factory.mktemp("data") / "toy.npz"
+    faces = rng.randint(0, 256, (12, 3, 112, 112)).astype(np.uint8)
+    save_training_set(path, faces, rng.randn(12, 16), [f"s{i:02d}" for i in range(12)], {"model": "toy"})
+    return path
+
+
+TRAIN = ["--w-id", "0", "-b", "4", "--validation-fraction", "0.25", "--grid-size", "3",
+         "--device", "cpu"]
+
+
+def _bob():
+    import shutil
+    import sys
+
+    return shutil.which("bob", path=os.path.dirname(sys.executable)) or "bob"
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_says_how_to_resume(toy_set, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "gen"
+    proc = subprocess.Popen([_bob(), "facerev", "train", "-t", str(toy_set), "-o", str(out),
+                             "-e", "100000", *TRAIN],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "last.pt").is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # bob and dask_jobqueue are loaded: their SIGINT handler is installed
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Interrupted: run the same command with --resume" in err
+    assert str(out / "last.pt") in err
+    assert "Traceback" not in err
+
+
+def test_interruption_inside_a_command_is_130_even_under_dask_handler(monkeypatch):
+    # in-process: the handler dask_jobqueue installs (sys.exit()) turns Ctrl-C into SystemExit(None)
+    import importlib
+    import signal
+
+    import click
+    import dask_jobqueue.runner
+
+    from bob_facerev.script.facerev import FacerevGroup, set_resume_hint
+
+    @click.group(cls=FacerevGroup)
+    def group():
+        pass
+
+    @group.command()
+    def work():
+        set_resume_hint("resume like this")
+        importlib.reload(dask_jobqueue.runner)  # a late import installs its handler again
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        signal.raise_signal(signal.SIGINT)
+
+    result = CliRunner().invoke(group, ["work"])
+    assert result.exit_code == 130
+    assert "Interrupted: resume like this" in result.output
+
+
+def test_resume_with_fewer_epochs_than_finished_is_refused(toy_set, tmp_path):
+    from bob_facerev.script.train import train
+
+    out = tmp_path / "gen"
+    args = ["-t", str(toy_set), "-o", str(out), *TRAIN]
+    result = CliRunner().invoke(train, [*args, "-e", "3"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(train, [*args, "-e", "2", "--resume"])
+    assert result.exit_code == 1
+    line = one_line_error(result.output)
+    assert "already finished 3" in line and "-e 3" in line
+    result = CliRunner().invoke(train, [*args, "-e", "3", "--resume"])  # nothing left to do: fine
+    assert result.exit_code == 0 and "epoch 3:" in result.output
+
+
+def test_train_device_cuda_without_gpu_is_one_line(toy_set, tmp_path, monkeypatch):
+    import torch
+
+    from bob_facerev.script.train import train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device, expected in (("cuda", "no CUDA GPU is available"), ("gpu0", "is not a device")):
+        result = CliRunner().invoke(train, ["-t", str(toy_set), "-o", str(tmp_path / "g"),
+                                            "--device", device])
+        assert result.exit_code == 2
+        line = one_line_error(result.output)
+        assert f"'{device}'" in line and expected in line and "--device" in line
+    assert not (tmp_path / "g").exists()
+
+
+def test_failed_train_leaves_no_empty_output_folder(tmp_path):
+    from bob_facerev.attack.dataset import save_training_set
+    from bob_facerev.script.train import train
+
+    path = tmp_path / "anonymous.npz"  # no model in its metadata and none given: refused
+    rng = np.random.RandomState(0)
+    save_training_set(path, rng.randint(0, 256, (4, 3, 112, 112)).astype(np.uint8), rng.randn(4, 8),
+                      ["a", "b", "c", "d"], {})
+    result = CliRunner().invoke(train, ["-t", str(path), "-o", str(tmp_path / "gen"), *TRAIN])
+    assert result.exit_code == 1
+    assert "does not say which extractor" in one_line_error(result.output)
+    assert not (tmp_path / "gen").exists()
+
+
+def test_train_output_in_read_only_parent_is_one_line(toy_set, tmp_path):
+    from bob_facerev.script.train import train
+
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        result = CliRunner().invoke(train, ["-t", str(toy_set), "-o", str(parent / "gen"), *TRAIN])
+    finally:
+        parent.chmod(0o755)
+    assert result.exit_code == 2
+    line = one_line_error(result.output)
+    assert str(parent) in line and "not a writable folder" in line
