@@ -237,19 +237,20 @@ def test_interruption_inside_a_command_is_130_even_under_dask_handler(monkeypatc
     assert "Interrupted: resume like this" in result.output
 
 
+@pytest.mark.slow
 def test_resume_with_fewer_epochs_than_finished_is_refused(toy_set, tmp_path):
     from bob_facerev.script.train import train
 
     out = tmp_path / "gen"
     args = ["-t", str(toy_set), "-o", str(out), *TRAIN]
-    result = CliRunner().invoke(train, [*args, "-e", "3"])
+    result = CliRunner().invoke(train, [*args, "-e", "2"])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(train, [*args, "-e", "2", "--resume"])
+    result = CliRunner().invoke(train, [*args, "-e", "1", "--resume"])
     assert result.exit_code == 1
     line = one_line_error(result.output)
-    assert "already finished 3" in line and "-e 3" in line
-    result = CliRunner().invoke(train, [*args, "-e", "3", "--resume"])  # nothing left to do: fine
-    assert result.exit_code == 0 and "epoch 3:" in result.output
+    assert "already finished 2" in line and "-e 2" in line
+    result = CliRunner().invoke(train, [*args, "-e", "2", "--resume"])  # nothing left to do: fine
+    assert result.exit_code == 0 and "epoch 2:" in result.output
 
 
 def test_train_device_cuda_without_gpu_is_one_line(toy_set, tmp_path, monkeypatch):
@@ -294,3 +295,132 @@ def test_train_output_in_read_only_parent_is_one_line(toy_set, tmp_path):
     assert result.exit_code == 2
     line = one_line_error(result.output)
     assert str(parent) in line and "not a writable folder" in line
+
+
+# --------------------------------------------------------------------------- 4. early errors
+
+
+def _grid_file(tmp_path, **settings):
+    base = dict(model="dlib", bona_fide_database="facerev-demo", attack_database="facerev-demo",
+                training_database="facerev-demo", train=dict(epochs=1))
+    base.update(settings)
+    path = tmp_path / "grid.py"
+    path.write_text("".join(f"{k} = {v!r}\n" for k, v in base.items()))
+    return path
+
+
+@pytest.mark.parametrize("settings, expected", [
+    (dict(variant=("study",)), "'variant' (did you mean 'variants'?)"),
+    (dict(model="dlb"), "Unknown face model 'dlb'"),
+    (dict(attack_database="facerev-demo-atack"), "(did you mean 'facerev-demo-attack'?)"),
+    (dict(train=dict(epoch=3)), "train = dict(epoch=...): not a training setting (did you mean 'epochs'?)"),
+    (dict(verification_block_sizes=(128,)), "K=128 is the whole 128-d embedding"),
+    (dict(verification_block_sizes=(48,)), "K=48 does not divide"),
+    (dict(deshuffle_scorer="gauss"), "deshuffle_scorer = 'gauss'"),
+])
+def test_grid_config_errors_are_one_line_before_any_work(tmp_path, settings, expected):
+    from bob_facerev.script.grid import grid
+
+    path = _grid_file(tmp_path, **settings)
+    result = CliRunner().invoke(grid, [str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert expected in one_line_error(result.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_grid_protections_and_variants_checked(tmp_path):
+    from bob_facerev.experiment import GridConfig, Protection, validate_grid
+
+    cfg = GridConfig(model="dlib", bona_fide_database="facerev-demo", attack_database="facerev-demo",
+                     training_database="facerev-demo", output=str(tmp_path / "o"),
+                     protections=[Protection(), Protection(32, 1)])
+    with pytest.raises(ValueError, match="protection k32-p1 on dlib: moved_blocks P=1 .* 2 <= P <= 4"):
+        validate_grid(cfg)
+    with pytest.raises(ValueError, match=r"did you mean 'deshuffle'"):
+        GridConfig(variants=("study", "deshufle"))
+    cfg.protections = [Protection(), Protection(32, 4), Protection(16, None)]
+    assert [p.name for p in validate_grid(cfg)] == ["none", "k32-p4", "k16-prandom"]
+
+
+def _unconfigured_env(tmp_path):
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.pop("BOBRC", None)
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["grid", "pipeline"])
+def test_lfw_not_configured_is_one_line_and_creates_nothing(tmp_path, command):
+    import subprocess
+
+    from pathlib import Path
+
+    out = tmp_path / "out"
+    if command == "grid":
+        config = Path(__file__).parents[1] / "config" / "grid" / "study_dlib.py"
+        args = ["facerev", "grid", str(config), "-o", str(out)]
+    else:
+        args = ["bio", "pipeline", "simple", "-d", "facerev-lfw-view2", "-p", "facerev-dlib", "-o", str(out)]
+    run = subprocess.run([_bob(), *args], capture_output=True, text=True, env=_unconfigured_env(tmp_path),
+                         timeout=300)
+    assert run.returncode == 1, run.stderr
+    line = one_line_error(run.stdout + run.stderr)
+    assert "LFW image folder is not configured" in line
+    assert "bob config set bob_facerev.lfw.directory" in line
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_dlib_pemiu_k128_pipeline_is_refused(tmp_path):
+    import subprocess
+
+    out = tmp_path / "out"
+    run = subprocess.run([_bob(), "bio", "pipeline", "simple", "-d", "facerev-demo", "-p",
+                          "facerev-dlib-pemiu-k128", "-o", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    line = one_line_error(run.stdout + run.stderr)
+    assert "one block" in line and "facerev-dlib-pemiu-k64" in line
+    assert not out.exists()
+
+
+def test_grid_output_in_read_only_parent_is_one_line(tmp_path):
+    from bob_facerev.script.grid import grid
+
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        result = CliRunner().invoke(grid, [str(_grid_file(tmp_path)), "-o", str(parent / "out")])
+    finally:
+        parent.chmod(0o755)
+    assert result.exit_code == 1
+    assert "not a writable folder" in one_line_error(result.output)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--protection", "fixed", "-P", "1", "-k", "32"], "Invalid value for -P: P=1 blocks cannot be moved"),
+    (["--protection", "fixed", "-k", "128"], "K=128 does not leave"),
+])
+def test_deshuffle_impossible_settings_are_one_line(tmp_path, args, expected):
+    from bob_facerev.script.deshuffle import deshuffle
+
+    X = np.random.default_rng(0).normal(size=(40, 128))
+    np.savez(tmp_path / "e.npz", embeddings=X)
+    result = CliRunner().invoke(deshuffle, ["-e", str(tmp_path / "e.npz"), "--sizes", "5", "--repeats", "1",
+                                            "-o", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2, result.output
+    assert expected in one_line_error(result.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_deshuffle_nan_input_is_one_line(tmp_path):
+    from bob_facerev.script.deshuffle import deshuffle
+
+    X = np.random.default_rng(0).normal(size=(40, 128))
+    X[7, 3] = np.nan
+    np.savez(tmp_path / "e.npz", embeddings=X)
+    result = CliRunner().invoke(deshuffle, ["-e", str(tmp_path / "e.npz"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    line = one_line_error(result.output)
+    assert "NaN or infinite values in 1 row(s) (first: [7])" in line

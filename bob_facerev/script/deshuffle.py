@@ -104,6 +104,9 @@ def deshuffle(embeddings, key, attacker_fraction, block_sizes, scorers, sizes, p
         if k < 1 or d % k:
             raise click.BadParameter(f"K={k} does not divide the embedding size d={d}",
                                      param_hint="-k")
+        if d // k < 2:
+            raise click.BadParameter(f"K={k} does not leave 2 blocks to shuffle in d={d} (one "
+                                     f"block: no protection); use K <= {d // 2}", param_hint="-k")
     if protection == "fixed" and moved_blocks is not None:
         for k in block_sizes:
             if moved_blocks != 0 and not 2 <= moved_blocks <= d // k:
