@@ -424,3 +424,98 @@ def test_deshuffle_nan_input_is_one_line(tmp_path):
     assert result.exit_code == 2
     line = one_line_error(result.output)
     assert "NaN or infinite values in 1 row(s) (first: [7])" in line
+
+
+# --------------------------------------------------------------------------- 5. bob facerev rsr
+
+
+def _score_file(tmp_path, name, impostors=None, attack=None):
+    import pandas as pd
+
+    from bob_facerev.evaluation import rsr
+
+    imp = np.arange(100.0) if impostors is None else impostors
+    gen = np.arange(100.0, 110.0)
+    bona_fide = pd.DataFrame({
+        "probe_subject_id": [f"p{i}" for i in range(imp.size)] + [f"g{i}" for i in range(10)],
+        "probe_template_id": [f"t{i}" for i in range(imp.size + 10)],
+        "bio_ref_subject_id": [f"r{i}" for i in range(imp.size)] + [f"g{i}" for i in range(10)],
+        "score": np.concatenate([imp, gen]),
+    })
+    att = np.arange(90.0, 110.0) if attack is None else attack
+    attack = {"probe_subject_id": [f"a{i}" for i in range(att.size)],
+              "probe_template_id": [f"at{i}" for i in range(att.size)],
+              "bio_ref_subject_id": [f"a{i}" for i in range(att.size)], "score": att}
+    meta = rsr.protection_metadata(model="dlib", block_size=32, moved_blocks=4)
+    return rsr.write_vuln_scores(tmp_path / name, bona_fide, attack, metadata=meta)
+
+
+def test_rsr_writes_nothing_when_a_step_fails(tmp_path):
+    from bob_facerev.script.rsr import rsr
+
+    bad = _score_file(tmp_path, "nan.csv", attack=np.full(20, np.nan))  # tables work, DET fails
+    out = tmp_path / "out"
+    result = CliRunner().invoke(rsr, [str(bad), "-o", str(out)])
+    assert result.exit_code == 2
+    one_line_error(result.output)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.csv"]  # no staging leftovers
+    good = _score_file(tmp_path, "good.csv")
+    result = CliRunner().invoke(rsr, [str(good), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {"rsr.md", "rsr.csv", "rsr.tex", "rsr_heatmap.png", "det.png"} <= {p.name for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = CliRunner().invoke(rsr, [str(good), str(bad), "-o", str(out)])
+    assert result.exit_code == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the old report is intact
+
+
+def test_rsr_messages_name_the_file_and_the_problem(tmp_path):
+    from bob_facerev.script.rsr import rsr
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = CliRunner().invoke(rsr, [str(empty), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    line = one_line_error(result.output)
+    assert str(empty) in line and "is empty" in line
+    nan = _score_file(tmp_path, "nanimp.csv", impostors=np.full(56, np.nan))
+    result = CliRunner().invoke(rsr, [str(nan), "-o", str(tmp_path / "out")])
+    line = one_line_error(result.output)
+    assert "all 56 bona fide impostor scores are NaN" in line and "--bona-fide" in line
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- 7. PE-MIU numerics
+
+
+def test_pemiu_scores_of_huge_finite_values_equal_the_scaled_ones():
+    from bob_facerev.protection.pemiu import PEMIU, pemiu_scores
+
+    rng = np.random.default_rng(0)
+    X = PEMIU(block_size=32, seed=1).transform(rng.normal(size=(6, 128)))
+    Y = PEMIU(block_size=32, seed=2).transform(rng.normal(size=(5, 128)))
+    reference = pemiu_scores(X, Y, 32)
+    huge = pemiu_scores(X * 1e200, Y * 1e200, 32)
+    assert np.isfinite(huge).all()
+    np.testing.assert_allclose(huge, reference, rtol=0, atol=1e-12)
+    peak = max(np.abs(X).max(), np.abs(Y).max())
+    largest = pemiu_scores(X / peak * 1.7e308, Y / peak * 1.7e308, 32)  # up to the float maximum
+    np.testing.assert_allclose(largest, reference, rtol=0, atol=1e-12)
+    assert not np.isnan(pemiu_scores(X * 1e200, Y, 32)).any()  # one side huge: no NaN either
+
+
+def test_pemiu_one_block_messages_offer_a_possible_fix():
+    from bob_facerev.protection.pemiu import PEMIU, fixed_permutation
+
+    with pytest.raises(ValueError, match="d/K=1 block .*use a smaller block size K") as e:
+        fixed_permutation(1, 1)
+    assert "2 <= P <= 1" not in str(e.value)
+    with pytest.raises(ValueError, match=r"2 <= P <= 4 \(d/K\)"):
+        fixed_permutation(4, 1)
+    X = np.random.default_rng(0).normal(size=(3, 128))
+    with pytest.raises(ValueError, match="one block.*unprotected.*at most 64"):
+        PEMIU(block_size=128).transform(X)
+    with pytest.raises(ValueError, match="one block"):
+        PEMIU(block_size=128, moved_blocks=1).transform(X)
+    np.testing.assert_array_equal(PEMIU(block_size=128, moved_blocks=0).transform(X), X)
