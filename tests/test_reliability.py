@@ -519,3 +519,25 @@ def test_pemiu_one_block_messages_offer_a_possible_fix():
     with pytest.raises(ValueError, match="one block"):
         PEMIU(block_size=128, moved_blocks=1).transform(X)
     np.testing.assert_array_equal(PEMIU(block_size=128, moved_blocks=0).transform(X), X)
+
+
+# --------------------------------------------------------------------------- 9. sample keys
+
+
+def test_no_face_warning_names_the_sample_key_in_the_pipeline_path(caplog):
+    from bob.pipelines import Sample
+
+    from bob_facerev.face.crop import FaceCropper
+    from bob_facerev.pipelines import OptionalExtraInputWrapper
+
+    class NoFace:  # an annotator that finds no face (no annotations_dir: no cache)
+        def transform(self, images, **kwargs):
+            return [None for _ in images]
+
+    step = OptionalExtraInputWrapper(FaceCropper("dlib", annotator=NoFace()))
+    blank = Sample(np.zeros((3, 40, 40), np.uint8), key="people/jane_0001", annotations=None)
+    with caplog.at_level("WARNING", logger="bob_facerev"):
+        out = step.transform([blank])
+    assert out[0].data is None
+    assert "sample people/jane_0001: no face found" in caplog.text
+    assert "<no key>" not in caplog.text

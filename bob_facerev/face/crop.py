@@ -130,10 +130,10 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.annotator = annotator
 
     def _more_tags(self):
-        extra = [("annotations", "annotations")]
-        if getattr(self._annotator_or_none(), "annotations_dir", None):
-            extra.append(("key", "key"))
-        return {"requires_fit": False, "bob_transform_extra_input": tuple(extra)}
+        # the key always: warnings about a sample without a face name it (and the annotator's
+        # annotations_dir cache, if any, files by it)
+        extra = (("annotations", "annotations"), ("key", "key"))
+        return {"requires_fit": False, "bob_transform_extra_input": extra}
 
     def fit(self, X=None, y=None):
         return self
