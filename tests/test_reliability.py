@@ -200,8 +200,9 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(toy_set, tmp_path):
                              "-e", "100000", *TRAIN],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not (out / "last.pt").is_file() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)  # bob and dask_jobqueue are loaded: their SIGINT handler is installed
+    while not out.is_dir() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # the command runs: bob, and dask_jobqueue's SIGINT handler, are loaded
+    time.sleep(1.0)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
