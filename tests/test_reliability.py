@@ -385,18 +385,26 @@ def test_dlib_pemiu_k128_pipeline_is_refused(tmp_path):
     assert not out.exists()
 
 
-def test_grid_output_in_read_only_parent_is_one_line(tmp_path):
-    from bob_facerev.script.grid import grid
+@pytest.mark.parametrize("command", ["grid", "rsr", "deshuffle", "gender"])
+def test_output_in_read_only_parent_is_one_line(tmp_path, command):
+    import importlib
 
+    cmd = getattr(importlib.import_module(f"bob_facerev.script.{command}"), command)
+    np.savez(tmp_path / "e.npz", embeddings=np.random.default_rng(0).normal(size=(20, 128)),
+             gender=np.array(["M", "F"] * 10))
+    args = {"grid": [str(_grid_file(tmp_path))], "rsr": [str(_score_file(tmp_path, "s.csv"))],
+            "deshuffle": ["-e", str(tmp_path / "e.npz")], "gender": ["--embeddings", str(tmp_path / "e.npz")]}
     parent = tmp_path / "locked"
     parent.mkdir()
     parent.chmod(0o555)
     try:
-        result = CliRunner().invoke(grid, [str(_grid_file(tmp_path)), "-o", str(parent / "out")])
+        result = CliRunner().invoke(cmd, [*args[command], "-o", str(parent / "out")])
     finally:
         parent.chmod(0o755)
-    assert result.exit_code == 1
-    assert "not a writable folder" in one_line_error(result.output)
+    assert result.exit_code in (1, 2)
+    line = one_line_error(result.output)
+    assert str(parent) in line and "not a writable folder" in line
+    assert list(parent.iterdir()) == []
 
 
 @pytest.mark.parametrize("args, expected", [
