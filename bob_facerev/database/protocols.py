@@ -175,7 +175,8 @@ def check_protocol_output(output):
             raise ValueError(
                 f"Refusing to overwrite {output}: it is not empty and is not a protocol folder "
                 f"written by bob_facerev (no {MANIFEST} of ours, or other files in it). "
-                "Choose an empty or new folder with -o."
+                "Choose an empty or new folder with -o (a folder of an older bob_facerev, "
+                "without the marker, you may delete yourself)."
             )
         if not writable(output):
             raise ValueError(f"Refusing to replace the read-only folder {output}: make it "
