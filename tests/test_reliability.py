@@ -269,6 +269,16 @@ def test_train_device_cuda_without_gpu_is_one_line(toy_set, tmp_path, monkeypatc
     assert not (tmp_path / "g").exists()
 
 
+def test_train_protection_fixed_p1_is_one_line_before_work(toy_set, tmp_path):
+    from bob_facerev.script.train import train
+
+    result = CliRunner().invoke(train, ["-t", str(toy_set), "-o", str(tmp_path / "g"), "--protection",
+                                        "fixed", "-K", "4", "-P", "1", *TRAIN])
+    assert result.exit_code == 2
+    assert "P=1 blocks cannot be moved" in one_line_error(result.output)
+    assert not (tmp_path / "g").exists()
+
+
 def test_failed_train_leaves_no_empty_output_folder(tmp_path):
     from bob_facerev.attack.dataset import save_training_set
     from bob_facerev.script.train import train

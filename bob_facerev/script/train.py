@@ -133,6 +133,9 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--output") from None
     check_device(device)
+    if protection == "fixed" and moved_blocks is not None and (moved_blocks == 1 or moved_blocks < 0):
+        raise click.BadParameter(f"P={moved_blocks} blocks cannot be moved (one block cannot move "
+                                 "alone); use 2 <= P <= d/K", param_hint="--moved-blocks")
     set_resume_hint(f"run the same command with --resume: {os.path.join(output, 'last.pt')} "
                     "holds the last finished epoch")
     training_set = os.fspath(training_set)
