@@ -200,18 +200,116 @@ class GridConfig:
             if k not in names and not k.startswith("_")
             and not (inspect.ismodule(v) or inspect.isclass(v) or callable(v))
         )
-        if unknown:  # most likely a typo: say so rather than run with the default
-            logger.warning("%s sets %s, which are not grid settings (known: %s): ignored",
-                           path, unknown, sorted(names))
+        if unknown:  # most likely a typo: refuse rather than run hours with the default
+            hints = "; ".join(f"{k!r}{_did_you_mean(k, names)}" for k in unknown)
+            raise ValueError(f"{path} sets {hints}, which {'is' if len(unknown) == 1 else 'are'} "
+                             f"not grid setting(s); the settings are: {', '.join(sorted(names))}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
     def __post_init__(self):
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad:
-            raise ValueError(f"unknown attack variant(s) {bad}; use some of {VARIANTS}")
+            hints = "".join(_did_you_mean(v, VARIANTS) for v in bad)
+            raise ValueError(f"unknown attack variant(s) {bad}{hints}; use some of {VARIANTS}")
         if not self.variants:
             raise ValueError(f"no attack variant given; use some of {VARIANTS}")
+
+
+# --------------------------------------------------------------------------- validation
+# Everything a grid needs is checked before any work: a typo must not surface after hours of
+# bona fide scoring and generator training.
+
+#: train_generator arguments that the grid sets itself (not part of ``GridConfig.train``)
+_GRID_SETS = ("training_set", "output", "model", "resume", "protection", "block_size",
+              "moved_blocks", "protection_seed")
+
+
+def _did_you_mean(name, choices):
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_blocks(d, block_size, moved_blocks, what):
+    from .protection.pemiu import fixed_permutation, n_blocks
+
+    try:
+        n = n_blocks(d, block_size)
+        if n < 2 and moved_blocks != 0:
+            raise ValueError(f"K={block_size} is the whole {d}-d embedding (one block, no "
+                             f"protection); use a smaller K (at most {d // 2})")
+        if moved_blocks is not None:
+            fixed_permutation(n, moved_blocks)
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
+
+
+def _check_database(cfg, field):
+    value = getattr(cfg, field)
+    if not isinstance(value, str):
+        return
+    import importlib.metadata
+
+    names = [ep.name for ep in importlib.metadata.entry_points(group="bob.bio.database")]
+    if value not in names and not Path(value).is_file():
+        raise ValueError(f"{field} = {value!r} is not a bob.bio.database resource"
+                         f"{_did_you_mean(value, names)}; `bob facerev resources` lists ours")
+    try:
+        load_database(value)
+    except Exception as e:  # noqa: BLE001  a resource that fails to load: say which one
+        message = getattr(e, "message", None) or str(e)
+        raise ValueError(f"{field} = {value!r}: {message}") from e
+
+
+def validate_grid(cfg):
+    """Check a :class:`GridConfig` completely before any work; raise a one-line ``ValueError``.
+
+    Checks the model name, that the databases resolve (a database that is not configured, a
+    resource name with a typo; the training database only when the training set must be built),
+    that every protection and verification block size suits the embedding size, the keys of
+    ``train`` (arguments of :func:`~bob_facerev.attack.trainer.train_generator`), the variants,
+    the de-shuffling scorer and the GPU routing.
+
+    Returns
+    -------
+    list of Protection
+        The protections the grid will run.
+    """
+    import inspect
+
+    from .face.registry import get_model_spec
+
+    spec = get_model_spec(cfg.model)
+    d = spec.embedding_size
+    protections = list(cfg.protections) if cfg.protections is not None else study_grid(d)
+    for p in protections:
+        if not isinstance(p, Protection):
+            raise ValueError(f"protections must be Protection(K, P) objects, got {p!r}")
+        if p.block_size is not None:
+            _check_blocks(d, p.block_size, p.moved_blocks, f"protection {p.name} on {cfg.model}")
+    for k in cfg.verification_block_sizes:
+        _check_blocks(d, k, None, f"verification_block_sizes {k} on {cfg.model}")
+    from .attack.trainer import train_generator
+
+    allowed = set(inspect.signature(train_generator).parameters) - set(_GRID_SETS)
+    for key in cfg.train:
+        if key not in allowed:
+            raise ValueError(f"train = dict({key}=...): not a training setting"
+                             f"{_did_you_mean(key, allowed)}; use some of {sorted(allowed)}")
+    if cfg.deshuffle_scorer not in ("mean", "gaussian"):
+        raise ValueError(f"deshuffle_scorer = {cfg.deshuffle_scorer!r}: use 'mean' or 'gaussian'")
+    if cfg.gpu_routing not in ("auto", "require", "off"):
+        raise ValueError(f"gpu_routing = {cfg.gpu_routing!r}: use 'auto', 'require' or 'off'")
+    fields = ["bona_fide_database", "attack_database"]
+    if not (cfg.training_set and Path(cfg.training_set).is_file()) and not (
+        Path(cfg.output) / "training_set.npz"
+    ).is_file():
+        fields.append("training_database")
+    for field in fields:
+        _check_database(cfg, field)
+    return protections
 
 
 def load_database(database):
@@ -550,18 +648,10 @@ def run_grid(cfg, dask_client=None, force=False, progress=True):
         read_vuln_scores,
         write_vuln_scores,
     )
-    from .face.registry import get_model_spec
 
+    protections = validate_grid(cfg)  # before any work: a typo fails now, not in hours
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
-    spec = get_model_spec(cfg.model)
-    d = spec.embedding_size
-    protections = list(cfg.protections) if cfg.protections is not None else study_grid(d)
-    for p in protections:
-        if p.block_size is not None:
-            from .protection.pemiu import n_blocks
-
-            n_blocks(d, p.block_size)
 
     # 1. bona fide scores (thresholds) and PE-MIU verification
     bona_fide_file, thresholds_from = _threshold_scores(cfg, out, dask_client)

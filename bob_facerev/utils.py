@@ -110,6 +110,47 @@ def atomic_savez(path, **arrays):
     return path
 
 
+def writable(path):
+    """Whether ``path`` (an existing file or folder) may be written by this process.
+
+    Besides :func:`os.access`, the permission bits must grant some write access: a folder the
+    user made read-only (``chmod a-w``) counts as read-only even for root, who could bypass it.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and bool(mode & 0o222)
+
+
+def check_output_folder(path):
+    """Raise a one-line ``ValueError`` unless the output folder ``path`` can be created or written.
+
+    Called by the commands before any work, so that an output in a read-only place fails in a
+    second with the fix, not with a traceback after hours.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, absolute.
+    """
+    path = Path(path).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"output {path} exists and is not a folder: choose another output folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not writable(existing):
+        what = "the output folder" if existing == path else f"{existing}, where it would be created,"
+        raise ValueError(f"cannot write to {path}: {what} is not a writable folder; choose another "
+                         "output folder or fix its permissions (chmod u+w)")
+    return path
+
+
 def lazy_exports(package, exports):
     """A module ``__getattr__`` that imports a package's public names on first use (PEP 562).
 

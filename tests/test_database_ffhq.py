@@ -77,7 +77,7 @@ def test_configured_resource(tmp_path, monkeypatch):
     (tmp_path / "config" / "bobrc.toml").write_text(f'"bob_facerev.ffhq.directory" = "{tmp_path / "ffhq"}"\n')
     from bob.bio.base.utils import load_resource
 
-    with pytest.raises(ValueError, match=r"No FFHQ protocols in .*\n  bob facerev db build ffhq "):
+    with pytest.raises(ValueError, match=r"No FFHQ protocols in .*: run `bob facerev db build ffhq "):
         load_resource("facerev-ffhq", "database")
     build_ffhq(tmp_path / "ffhq", progress=False)  # default location: $XDG_CACHE_HOME/bob_facerev/ffhq
     assert (tmp_path / "cache" / "bob_facerev" / "ffhq" / "manifest.json").is_file()

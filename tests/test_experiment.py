@@ -64,13 +64,11 @@ def test_attack_scores_type1_and_type2_by_hand():
     assert all(r["probe_subject_id"] == r["bio_ref_subject_id"] for r in rows["type-II"])
 
 
-def test_grid_config_warns_about_unknown_names(tmp_path, caplog):
+def test_grid_config_refuses_unknown_names(tmp_path):
     path = tmp_path / "grid.py"
     path.write_text("model = 'dlib'\nvariant = ('study',)\n")  # typo: variants
-    with caplog.at_level("WARNING", logger="bob_facerev.experiment"):
-        cfg = GridConfig.from_file(path)
-    assert cfg.model == "dlib" and cfg.variants == ("study", "deshuffle")
-    assert "['variant']" in caplog.text and "ignored" in caplog.text
+    with pytest.raises(ValueError, match=r"sets 'variant' \(did you mean 'variants'\?\)"):
+        GridConfig.from_file(path)
 
 
 def test_grid_config_rejects_unknown_variants():

@@ -2,6 +2,7 @@
 
 import csv
 
+import click
 import numpy as np
 import pytest
 from bob.pipelines import Sample, SampleSet
@@ -59,6 +60,10 @@ def test_config_modules_expose_the_setup_py_names(tmp_path, monkeypatch):
         mod = importlib.import_module(f"bob_facerev.config.pipeline.{model}")
         assert mod.pipeline.biometric_algorithm.__class__.__name__ == "CosineSimilarity"
         for k in (16, 32, 64, 128):
+            if model == "dlib" and k == 128:  # one block of the 128-d embedding: refused
+                with pytest.raises(click.ClickException, match="one block"):
+                    getattr(mod, "pipeline_pemiu_k128")
+                continue
             p = getattr(mod, f"pipeline_pemiu_k{k}")
             assert p.biometric_algorithm.block_size == k
 

@@ -725,6 +725,12 @@ def train_generator(
                 scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"])
             start_epoch = int(state["epoch"])
+            if start_epoch > int(epochs):  # never report a later epoch as the one asked for
+                raise ValueError(
+                    f"cannot resume {last_path!r} at {epochs} epoch(s): it already finished "
+                    f"{start_epoch}; ask for at least {start_epoch} epochs (-e {start_epoch}), "
+                    "or train into another output folder"
+                )
             history = list(state["history"])
             best = dict(state["best"])
             logger.info("resuming %s at epoch %d of %d", last_path, start_epoch + 1, epochs)

@@ -17,20 +17,31 @@ turns them into ``sample.annotations``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
+import threading
 import uuid
 
 from pathlib import Path
 
+import click
 import numpy as np
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from bob_facerev.utils import check_output_folder, writable
+
 #: name of the file that marks a folder as written by :func:`write_protocols`
 MANIFEST = "manifest.json"
+
+#: key of ``manifest.json`` that marks the folder as written by :func:`write_protocols`
+MARKER = "bob_facerev_protocols"
+
+#: value of :data:`MARKER` (the manifest format version)
+FORMAT = 1
 
 #: the eye columns (Bob convention: ``leye`` is the subject's left eye, larger x)
 EYE_COLUMNS = ("leye_x", "leye_y", "reye_x", "reye_y")
@@ -47,8 +58,8 @@ def write_protocols(output, protocols, manifest=None):
     ----------
     output : str or pathlib.Path
         The protocol root. If it exists it must be empty or a folder written by this function
-        (it holds ``manifest.json``); any other folder is refused so that a wrong ``-o`` never
-        deletes user data.
+        (see :func:`check_protocol_output`); any other folder is refused so that a wrong ``-o``
+        never deletes user data.
     protocols : dict
         ``{protocol: {"dev/for_enrolling.csv": rows, ...}}`` where ``rows`` is a list of dicts
         with the same keys (the CSV columns, in the order of the first row).
@@ -63,18 +74,11 @@ def write_protocols(output, protocols, manifest=None):
     Raises
     ------
     ValueError
-        If ``output`` is a non-empty folder not written by this function, or if rows are
-        inconsistent (different columns, empty file).
+        If ``output`` is a non-empty folder not written by this function, is read-only or lies
+        in a folder without write permission, or if rows are inconsistent (different columns,
+        empty file).
     """
-    output = Path(output).expanduser().absolute()
-    if output.exists():
-        if not output.is_dir():
-            raise ValueError(f"Protocol output {output} exists and is not a folder: choose another -o.")
-        if any(output.iterdir()) and not (output / MANIFEST).is_file():
-            raise ValueError(
-                f"Refusing to overwrite {output}: it is not empty and has no {MANIFEST} "
-                "(it was not written by bob_facerev). Choose an empty or new folder with -o."
-            )
+    output = check_protocol_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp = output.parent / f".{output.name}.tmp-{tag}"
@@ -104,6 +108,7 @@ def write_protocols(output, protocols, manifest=None):
                 counts[protocol][relpath] = len(rows)
         info = dict(manifest or {})
         info["counts"] = counts
+        info[MARKER] = FORMAT
         with open(tmp / MANIFEST, "w") as f:
             json.dump(info, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -116,6 +121,70 @@ def write_protocols(output, protocols, manifest=None):
             os.replace(old, output)
         raise
     shutil.rmtree(old, ignore_errors=True)
+    return output
+
+
+def written_by_us(folder):
+    """Whether ``folder`` is exactly a protocol folder that :func:`write_protocols` wrote.
+
+    Its ``manifest.json`` must be ours (the :data:`MARKER` key and the ``counts`` of the files
+    written) and the folder must hold nothing else than the manifest and those files: a folder
+    that happens to hold some other ``manifest.json`` (a web app's), or one where the user put
+    their own files, is not replaced.
+    """
+    folder = Path(folder)
+    try:
+        info = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    counts = info.get("counts") if isinstance(info, dict) else None
+    if info.get(MARKER) != FORMAT or not isinstance(counts, dict):
+        return False
+    expected = {MANIFEST} | {
+        f"{protocol}/{relpath}" for protocol, files in counts.items()
+        if isinstance(files, dict) for relpath in files
+    }
+    found = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
+    return found <= expected
+
+
+def check_protocol_output(output):
+    """Refuse, before any work, a protocol folder :func:`write_protocols` may not write.
+
+    Parameters
+    ----------
+    output : str or pathlib.Path
+
+    Returns
+    -------
+    pathlib.Path
+        ``output``, absolute.
+
+    Raises
+    ------
+    ValueError
+        One line naming the folder and the fix: ``output`` is a file, a non-empty folder that
+        :func:`write_protocols` did not write (:func:`written_by_us`), a read-only folder, or
+        its parent cannot be written.
+    """
+    output = Path(output).expanduser().absolute()
+    if output.exists():
+        if not output.is_dir():
+            raise ValueError(f"Protocol output {output} exists and is not a folder: choose another -o.")
+        if any(output.iterdir()) and not written_by_us(output):
+            raise ValueError(
+                f"Refusing to overwrite {output}: it is not empty and is not a protocol folder "
+                f"written by bob_facerev (no {MANIFEST} of ours, or other files in it). "
+                "Choose an empty or new folder with -o (a folder of an older bob_facerev, "
+                "without the marker, you may delete yourself)."
+            )
+        if not writable(output):
+            raise ValueError(f"Refusing to replace the read-only folder {output}: make it "
+                             "writable (chmod u+w) or choose another -o.")
+    try:
+        check_output_folder(output.parent)
+    except ValueError as e:
+        raise ValueError(f"Cannot write protocols to {output}: {e}") from None
     return output
 
 
@@ -205,8 +274,37 @@ class EyeAnnotations(TransformerMixin, BaseEstimator):
         return out
 
 
+_STRICT = {"depth": 0, "saved": None}
+_STRICT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def strict_image_decoding():
+    """Decode images with PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` off, whatever its global value.
+
+    Importing :mod:`bob.io.base` turns the flag on for the whole process, and PIL then fills the
+    missing part of a truncated JPEG or PNG with grey instead of failing. Inside this context a
+    truncated file raises. The contexts of several threads nest (a count): the global value is
+    restored when the last one exits.
+    """
+    from PIL import ImageFile
+
+    with _STRICT_LOCK:
+        if _STRICT["depth"] == 0:
+            _STRICT["saved"] = ImageFile.LOAD_TRUNCATED_IMAGES
+        _STRICT["depth"] += 1
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        with _STRICT_LOCK:
+            _STRICT["depth"] -= 1
+            if _STRICT["depth"] == 0:
+                ImageFile.LOAD_TRUNCATED_IMAGES = _STRICT["saved"]
+
+
 def load_image(path):
-    """Load an image file in Bob's format.
+    """Load an image file in Bob's format; a truncated or corrupt file raises.
 
     Parameters
     ----------
@@ -218,10 +316,20 @@ def load_image(path):
     numpy.ndarray
         ``uint8`` array of shape ``(3, H, W)``, RGB: grey images are repeated on the three
         channels and an alpha channel is dropped.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be decoded completely (:func:`strict_image_decoding`).
     """
     import bob.io.base
 
-    image = np.asarray(bob.io.base.load(path))
+    try:
+        with strict_image_decoding():
+            image = np.asarray(bob.io.base.load(path))
+    except RuntimeError as e:
+        cause = e.__cause__ or e
+        raise ValueError(f"Unreadable image {path}: {cause}. Replace or delete the file.") from e
     if image.ndim == 2:
         image = np.repeat(image[None], 3, axis=0)
     elif image.ndim == 3 and image.shape[0] == 4:
@@ -236,12 +344,14 @@ def load_image(path):
 def check_image(path):
     """Return ``(height, width)`` of an image file, raising ``ValueError`` if it is unreadable.
 
-    Reads the whole image (a truncated file fails here, not halfway through an experiment).
+    Decodes the whole image under :func:`strict_image_decoding` (as :func:`load_image`), so a
+    truncated file fails here, not halfway through an experiment, even after ``bob.io.base``
+    was imported.
     """
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with strict_image_decoding(), Image.open(path) as im:
             im.load()
             return im.height, im.width
     except Exception as e:  # PIL raises several types (OSError, SyntaxError, ...)
@@ -323,30 +433,39 @@ def default_protocols_path(dataset):
     return Path(value).expanduser() if value else cache_directory(dataset)
 
 
+class NotConfiguredError(click.ClickException, ValueError):
+    """A database used before ``bob config set`` / ``bob facerev db build``: one line, no traceback.
+
+    A :class:`ValueError` for library code, and a :class:`click.ClickException` so that any
+    command that loads the database as a resource (``bob bio pipeline simple -d facerev-lfw-view2``,
+    ``bob facerev grid``) prints ``Error: <message>`` and exits 1 instead of a traceback.
+    """
+
+
 def _not_configured(what, key, dataset):
-    return ValueError(
-        f"The {dataset.upper()} {what} is not configured. Run:\n"
-        f"  bob config set bob_facerev.{dataset}.directory /path/to/{dataset}\n"
-        f"  bob facerev db build {dataset} /path/to/{dataset}\n"
-        f"(missing: {key})"
+    return NotConfiguredError(
+        f"The {dataset.upper()} {what} is not configured ({key}): run "
+        f"`bob config set bob_facerev.{dataset}.directory /path/to/{dataset}` then "
+        f"`bob facerev db build {dataset} /path/to/{dataset}`."
     )
 
 
 def configured_paths(dataset, protocols_path=None, original_directory=None):
     """``(protocols_path, original_directory)`` from the arguments or Bob's configuration,
-    with a clear error telling the exact commands to run when one is missing."""
+    with a clear one-line error telling the exact commands to run when one is missing."""
+    import shlex
+
     if original_directory is None:
         value = rc().get(f"bob_facerev.{dataset}.directory")
         if not value:
             raise _not_configured("image folder", f"bob_facerev.{dataset}.directory", dataset)
         original_directory = Path(value).expanduser()
     protocols_path = default_protocols_path(dataset) if protocols_path is None else Path(protocols_path)
-    if not (Path(protocols_path) / "manifest.json").is_file():
-        raise ValueError(
-            f"No {dataset.upper()} protocols in {protocols_path}. Run:\n"
-            f"  bob facerev db build {dataset} {original_directory}"
-            + ("" if protocols_path == cache_directory(dataset) else f" -o {protocols_path}")
-        )
+    if not (Path(protocols_path) / MANIFEST).is_file():
+        command = f"bob facerev db build {dataset} {shlex.quote(str(original_directory))}"
+        if protocols_path != cache_directory(dataset):
+            command += f" -o {shlex.quote(str(protocols_path))}"
+        raise NotConfiguredError(f"No {dataset.upper()} protocols in {protocols_path}: run `{command}`.")
     return Path(protocols_path), Path(original_directory)
 
 

@@ -3,6 +3,10 @@
 Shared by ``bob facerev rsr`` (any score files) and ``bob facerev grid`` / ``demo`` (the grid's).
 """
 
+import os
+import shutil
+import tempfile
+
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +42,31 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
     markdown : str
         The tables, as printed by ``bob facerev rsr``.
     written : list of Path
+
+    Notes
+    -----
+    Nothing is written unless the whole report succeeds: the files are made in a hidden folder
+    next to ``output`` and moved into it at the end (a failure leaves ``output`` as it was).
     """
-    fmrs = fmrs or rates.DEFAULT_FMRS
     out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:  # everything is computed and drawn first; the files move into place only if all worked
+        markdown, staged = _write_report(scores, staging, fmrs, bona_fide, faces, heatmap, det)
+        out.mkdir(exist_ok=True)
+        written = []
+        for path in staged:
+            target = out / Path(path).relative_to(staging)
+            os.replace(path, target)
+            written.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return markdown, written
+
+
+def _write_report(scores, out, fmrs, bona_fide, faces, heatmap, det):
+    """:func:`rsr_report` into the staging folder ``out``."""
+    fmrs = fmrs or rates.DEFAULT_FMRS
     results = rates.evaluate_score_files(scores, bona_fide=bona_fide, fmrs=fmrs)
     tables = rates.write_tables(results, out / "rsr")
     markdown = tables["md"].read_text()

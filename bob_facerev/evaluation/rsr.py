@@ -391,7 +391,11 @@ def read_vuln_scores(path):
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"score file {str(path)!r} does not exist")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"score file {str(path)!r} is empty (no columns to parse): not a Bob "
+                         "CSV score file") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(
@@ -564,9 +568,12 @@ def evaluate_score_files(paths, bona_fide=None, fmrs=DEFAULT_FMRS):
             neg, pos = split_bona_fide(bf)
             source = str(p)
             if (~np.isnan(neg)).sum() < 2:
+                found = (f"all {neg.size} bona fide impostor scores are NaN"
+                         if neg.size and np.isnan(neg).all() else
+                         f"{(~np.isnan(neg)).sum()} bona fide impostor score(s) are numbers")
                 raise ValueError(
-                    f"{str(p)!r} has {neg.size} bona fide impostor rows: thresholds need "
-                    "them; pass a bona fide score file (--bona-fide, e.g. LFW View 2 scores)"
+                    f"{str(p)!r}: {found}, and thresholds need at least 2; pass a bona fide "
+                    "score file (--bona-fide, e.g. LFW View 2 scores)"
                 )
         else:
             (neg, pos), source = shared, str(bona_fide)

@@ -189,10 +189,15 @@ def fixed_permutation(n_blocks, moved_blocks, seed=0):
     P = moved_blocks
     if not isinstance(P, numbers.Integral) or isinstance(P, bool):
         raise ValueError(f"moved_blocks must be an integer, got {P!r}")
+    if n < 2 and P != 0:
+        raise ValueError(
+            f"moved_blocks P={P} is impossible with d/K={n} block (K = d): one block cannot "
+            "move; use a smaller block size K (at least 2 blocks), or P=0 (no protection)"
+        )
     if P == 1:
         raise ValueError(
             "moved_blocks P=1 is impossible (a single block cannot move alone); "
-            "use P=0 (no protection) or 2 <= P <= d/K"
+            f"use P=0 (no protection) or 2 <= P <= {n} (d/K)"
         )
     if P < 0 or P > n:
         raise ValueError(
@@ -326,6 +331,12 @@ class PEMIU(TransformerMixin, BaseEstimator):
         perms : ndarray, int64, shape (n_templates, d / K)
         """
         n = n_blocks(dim, self.block_size)
+        if n < 2 and self.moved_blocks != 0:
+            raise ValueError(
+                f"block_size K={self.block_size} is the whole {dim}-d embedding (one block): "
+                "PE-MIU cannot shuffle anything and the templates stay unprotected; use a "
+                f"smaller K (at most {dim // 2}, a divisor of {dim})"
+            )
         if self.moved_blocks is not None:
             perm = fixed_permutation(n, self.moved_blocks, self.seed)
             return np.tile(perm, (n_templates, 1))
@@ -418,6 +429,20 @@ def _scores_kernel(Rb, Qb, rn, qn, rnorm, qnorm, out, n_chunks):
             out[i, j] = s / den if den > 0.0 else 0.0
 
 
+def _safe_scale(Rb, Qb, limit=1e100):
+    """Scale both inputs by one power of two when their squares would overflow float64.
+
+    The costs (L2 distances) and the cosine are homogeneous, so one common factor changes
+    neither the assignment nor the score, and a power of two scales exactly. Inputs below
+    ``limit`` are returned as they are.
+    """
+    peak = max(float(np.abs(Rb).max()), float(np.abs(Qb).max()))
+    if peak <= limit:
+        return Rb, Qb
+    shift = -int(np.ceil(np.log2(peak)))
+    return np.ldexp(Rb, shift), np.ldexp(Qb, shift)
+
+
 def pemiu_scores(references, probes, block_size):
     """PE-MIU comparison scores of all reference/probe pairs.
 
@@ -443,7 +468,8 @@ def pemiu_scores(references, probes, block_size):
     -------
     scores : ndarray, shape (N, M)
         Similarity in [-1, 1] (higher = more similar), float32 when both inputs are float32,
-        else float64. A zero-norm template scores 0.
+        else float64. A zero-norm template scores 0. Huge finite values (up to the float64
+        maximum) are scaled first, so they give the same scores as the scaled templates.
 
     Raises
     ------
@@ -459,6 +485,7 @@ def pemiu_scores(references, probes, block_size):
 
     Rb = np.ascontiguousarray(R, dtype=np.float64).reshape(N, n, block_size)
     Qb = np.ascontiguousarray(Q, dtype=np.float64).reshape(M, n, block_size)
+    Rb, Qb = _safe_scale(Rb, Qb)
     rn = np.einsum("iak,iak->ia", Rb, Rb)
     qn = np.einsum("jbk,jbk->jb", Qb, Qb)
     rnorm = np.sqrt(rn.sum(axis=1))

@@ -32,6 +32,15 @@ def build(dataset, path, output, annotate, seed, pick, balance, n_per_gender, qu
       bob facerev db build ffhq ~/data/ffhq/images1024x1024 -o ~/protocols/ffhq
       bob facerev db build cfp ~/data/cfp
     """
+    import os
+    import shlex
+
+    from bob_facerev.database.protocols import check_protocol_output, default_protocols_path, rc
+
+    try:  # refuse a wrong -o before the (long) image checks
+        check_protocol_output(default_protocols_path(dataset) if output is None else output)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
     if dataset == "lfw":
         from bob_facerev.database.lfw import build_lfw
 
@@ -53,12 +62,10 @@ def build(dataset, path, output, annotate, seed, pick, balance, n_per_gender, qu
     click.echo(f"Wrote {dataset} protocols to {out}")
     for k, v in manifest["summary"].items():
         click.echo(f"  {k:20s} {v}")
-    from bob_facerev.database.protocols import default_protocols_path, rc
-
     if out != default_protocols_path(dataset).absolute():
-        click.echo(f"Not the default location; tell the databases with:\n  bob config set bob_facerev.{dataset}.protocols {out}")
-    import os
-
+        click.echo("Not the default location; tell the databases with:\n"
+                   f"  bob config set bob_facerev.{dataset}.protocols {shlex.quote(str(out))}")
     configured = rc().get(f"bob_facerev.{dataset}.directory")
     if not configured or os.path.abspath(os.path.expanduser(configured)) != os.path.abspath(path):
-        click.echo(f"Tell the databases where the images are:\n  bob config set bob_facerev.{dataset}.directory {os.path.abspath(path)}")
+        click.echo("Tell the databases where the images are:\n"
+                   f"  bob config set bob_facerev.{dataset}.directory {shlex.quote(os.path.abspath(path))}")

@@ -87,7 +87,15 @@ def demo(output, size, dask_client, **kwargs):
     from .grid import grid_report, load_dask_client
 
     start = time.time()
+    from ..utils import check_output_folder
+    from .facerev import set_resume_hint
+
+    try:
+        check_output_folder(output)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--output") from None
     cfg = demo_config(output, size)
+    set_resume_hint(f"run the same command again: the finished steps in {cfg.output} are reused")
     client = load_dask_client(dask_client)
     try:
         summary = run_grid(cfg, dask_client=client)

@@ -88,10 +88,21 @@ def deshuffle(embeddings, key, victims, attacker_fraction, block_sizes, scorers,
     from bob_facerev.attack.deshuffle import learning_curve, markdown_table, plot_learning_curve
     from bob_facerev.utils import atomic_path
 
+    from bob_facerev.utils import check_output_folder
+
+    try:
+        check_output_folder(output)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--output") from None
     X = load_embeddings(embeddings, key)
     if X.ndim != 2:
         raise click.BadParameter(f"{embeddings}:{key} has shape {X.shape}, expected (N, d)",
                                  param_hint="--embeddings")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        raise click.BadParameter(
+            f"{embeddings}:{key} has NaN or infinite values in {bad.size} row(s) (first: "
+            f"{bad[:5].tolist()}); drop or repair those embeddings", param_hint="--embeddings")
     d = X.shape[1]
     if not block_sizes:
         block_sizes = tuple(k for k in (8, 16, 32, 64) if d % k == 0 and k < d)
@@ -99,6 +110,16 @@ def deshuffle(embeddings, key, victims, attacker_fraction, block_sizes, scorers,
         if k < 1 or d % k:
             raise click.BadParameter(f"K={k} does not divide the embedding size d={d}",
                                      param_hint="-k")
+        if d // k < 2:
+            raise click.BadParameter(f"K={k} does not leave 2 blocks to shuffle in d={d} (one "
+                                     f"block: no protection); use K <= {d // 2}", param_hint="-k")
+    if protection == "fixed" and moved_blocks is not None:
+        for k in block_sizes:
+            if moved_blocks != 0 and not 2 <= moved_blocks <= d // k:
+                raise click.BadParameter(
+                    f"P={moved_blocks} blocks cannot be moved with K={k} (d={d}: {d // k} blocks); "
+                    f"use 2 <= P <= {d // k}, or leave -P out to move all blocks",
+                    param_hint="-P")
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
@@ -122,11 +143,14 @@ def deshuffle(embeddings, key, victims, attacker_fraction, block_sizes, scorers,
     click.echo(f"{X.shape[0]} embeddings of d={d}: {len(attacker)} attacker, {len(victim_X)} "
                "victims" + (f" (from {victims})" if victims else "") + f"; PE-MIU {protection}"
                + (f" P={moved_blocks}" if protection == "fixed" else ""))
-    table = learning_curve(
-        attacker, victim_X, block_sizes=block_sizes, scorers=scorers or ("mean", "gaussian"),
-        sizes=size_list, protection=protection, moved_blocks=moved_blocks, repeats=repeats,
-        reg=reg, seed=seed,
-    )
+    try:
+        table = learning_curve(
+            attacker, victim_X, block_sizes=block_sizes, scorers=scorers or ("mean", "gaussian"),
+            sizes=size_list, protection=protection, moved_blocks=moved_blocks, repeats=repeats,
+            reg=reg, seed=seed,
+        )
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
     click.echo(markdown_table(table))
     os.makedirs(output, exist_ok=True)
     csv = os.path.join(output, "deshuffle.csv")

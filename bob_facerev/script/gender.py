@@ -152,10 +152,14 @@ def gender(
 ):
     """Gender prediction accuracy from clean, PE-MIU protected and reconstructed templates."""
     from bob_facerev.evaluation.gender import format_table, leakage_table, plot_leakage
-    from bob_facerev.utils import atomic_write_text
+    from bob_facerev.utils import atomic_write_text, check_output_folder
 
     if (embeddings is None) == (database is None):
         raise click.UsageError("give either --embeddings FILE.npz or --database NAME (with --model)")
+    try:
+        check_output_folder(output)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--output") from None
     if embeddings is not None:
         X, g, keys, rec = load_npz(embeddings)
         source = os.path.basename(embeddings)

@@ -51,9 +51,19 @@ def grid(config, output, dask_client, fmrs, force, **kwargs):
     databases, protections, variants, training recipe, output). Every step is cached in the
     output folder: run the command again to resume after an interruption.
     """
-    from ..experiment import GridConfig, run_grid
+    from ..experiment import GridConfig, run_grid, validate_grid
+    from ..utils import check_output_folder
+    from .facerev import set_resume_hint
 
-    cfg = GridConfig.from_file(config, output=output)
+    try:  # the whole config, before any work
+        cfg = GridConfig.from_file(config, output=output)
+        validate_grid(cfg)
+        check_output_folder(cfg.output)
+    except ValueError as e:
+        message = str(e)
+        raise click.ClickException(
+            message if message.startswith(str(config)) else f"{config}: {message}") from None
+    set_resume_hint(f"run the same command again: the finished steps in {cfg.output} are reused")
     client = load_dask_client(dask_client)
     try:
         summary = run_grid(cfg, dask_client=client, force=force)

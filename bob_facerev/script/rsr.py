@@ -34,7 +34,12 @@ def rsr(scores, output, fmrs, bona_fide, faces, heatmap, det):
     the share of attack scores at or above them. Every rate comes with its counts.
     """
     from ..evaluation.report import rsr_report
+    from ..utils import check_output_folder
 
+    try:
+        check_output_folder(output)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--output") from None
     try:
         markdown, written = rsr_report(
             scores, output, fmrs=fmrs, bona_fide=bona_fide, faces=faces, heatmap=heatmap, det=det

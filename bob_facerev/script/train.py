@@ -24,6 +24,27 @@ Generate a template with --dump-config my_train.py.
 """
 
 
+def check_device(device):
+    """Refuse a ``--device`` torch cannot use here, before any work (one-line click error)."""
+    if str(device) == "auto":
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise click.BadParameter(f"{device!r} is not a device; use auto, cpu, cuda or cuda:N",
+                                 param_hint="--device") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise click.BadParameter(f"{device!r}: no CUDA GPU is available on this machine; use "
+                                     "--device cpu (or auto)", param_hint="--device")
+        if dev.index is not None and dev.index >= count:
+            raise click.BadParameter(f"{device!r}: this machine has {count} CUDA GPU(s) "
+                                     f"(cuda:0 to cuda:{count - 1})", param_hint="--device")
+
+
 @click.command(name="train", cls=ConfigCommand, entry_point_group="bob.bio.config", epilog=EPILOG)
 @click.option("--training-set", "-t", required=True, cls=ResourceOption,
               help="Cached training set (.npz: faces, embeddings, keys, metadata). Built from "
@@ -121,6 +142,20 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
     if not logger.handlers:  # -v/-vv/-vvv set the level; show the epoch summaries on the console
         setup("bob_facerev")
 
+    from ..utils import check_output_folder
+    from .facerev import set_resume_hint
+
+    output = os.fspath(output)
+    try:
+        check_output_folder(output)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--output") from None
+    check_device(device)
+    if protection == "fixed" and moved_blocks is not None and (moved_blocks == 1 or moved_blocks < 0):
+        raise click.BadParameter(f"P={moved_blocks} blocks cannot be moved (one block cannot move "
+                                 "alone); use 2 <= P <= d/K", param_hint="--moved-blocks")
+    set_resume_hint(f"run the same command with --resume: {os.path.join(output, 'last.pt')} "
+                    "holds the last finished epoch")
     training_set = os.fspath(training_set)
     if not os.path.exists(training_set):
         if database is None:
@@ -136,6 +171,7 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
         click.echo(f"building the training set {training_set} ({model} embeddings)")
         build_training_set(database, model, training_set, checkpoint=checkpoint)
 
+    created = not os.path.exists(output)
     try:
         result = train_generator(
             training_set, output, model=model, id_model=id_model, id_checkpoint=id_checkpoint,
@@ -149,6 +185,9 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
         )
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
+    finally:  # a run that failed before writing anything leaves no empty folder behind
+        if created and os.path.isdir(output) and not os.listdir(output):
+            os.rmdir(output)
     history = result["history"]
     if history:
         last = history[-1]
