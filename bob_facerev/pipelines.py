@@ -11,8 +11,10 @@ sample, so listing resources and ``--help`` work without ArcFace/ElasticFace wei
 
 from __future__ import annotations
 
+from functools import partial
+
 from bob.bio.base.algorithm import Distance
-from bob.pipelines import SampleSet, SampleWrapper, wrap
+from bob.pipelines import DelayedSample, SampleSet, SampleWrapper, wrap
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from bob_facerev.distributed import GPURoutedPipelineSimple
@@ -57,8 +59,75 @@ class OptionalExtraInputWrapper(SampleWrapper):
         return super()._samples_transform(samples, method_name)
 
 
+class TemplateBatchingWrapper(OptionalExtraInputWrapper):
+    """SampleWrapper that transforms the samples of all templates in one call.
+
+    Bob's :class:`~bob.pipelines.SampleWrapper` calls its estimator once per
+    :class:`~bob.pipelines.SampleSet`: on LFW, whose templates hold one image, the extractor
+    would see one-image batches (a one-image forward of the dlib network costs several times its
+    share of a batch on CPU).  This wrapper flattens the SampleSets it is given (all of them
+    without Dask; those of one bag partition under Dask), runs the estimator once on all their
+    samples, and rebuilds the SampleSets, so the extractor sees full batches whatever the
+    template structure.  Outputs are lazy, as Bob's: the work happens on first access.
+
+    Parameters
+    ----------
+    estimator : object
+        The wrapped transformer.
+    n_jobs : int or None
+        1 (default): one call in this process.  Otherwise ``transform`` is split over processes
+        (:func:`bob_facerev.face.parallel.parallel_transform`; None = the available cores,
+        serial inside a Dask worker); for per-image steps such as face detection and cropping.
+    **kwargs
+        Passed to :class:`~bob.pipelines.SampleWrapper`.
+    """
+
+    def __init__(self, estimator, n_jobs=1, **kwargs):
+        super().__init__(estimator, **kwargs)
+        self.n_jobs = n_jobs
+
+    def _samples_transform(self, samples, method_name):
+        if len(samples) and isinstance(samples[0], SampleSet):
+            flat = [s for sset in samples for s in sset.samples]
+            out = self._samples_transform(flat, method_name) if flat else []
+            sets, start = [], 0
+            for sset in samples:
+                end = start + len(sset.samples)
+                sets.append(SampleSet(out[start:end], parent=sset))
+                start = end
+            return sets
+        from bob_facerev.face.parallel import effective_n_jobs
+
+        if (
+            not len(samples)
+            or method_name != "transform"
+            or self.output_attribute != "data"
+            or effective_n_jobs(self.n_jobs) == 1
+        ):
+            return super()._samples_transform(samples, method_name)
+        return self._parallel_transform(samples)
+
+    def _parallel_transform(self, samples):
+        from bob.pipelines.wrappers import DelayedSamplesCall, _make_kwargs_from_samples
+
+        from bob_facerev.face.parallel import parallel_transform
+
+        for sample in samples:  # as OptionalExtraInputWrapper does
+            for _, attr in self.transform_extra_arguments or ():
+                if not hasattr(sample, attr):
+                    setattr(sample, attr, None)
+        kwargs = _make_kwargs_from_samples(samples, self.transform_extra_arguments)
+        call = DelayedSamplesCall(
+            partial(parallel_transform, self.estimator, n_jobs=self.n_jobs, **kwargs),
+            f"{self}.transform",
+            samples,
+            sample_attribute=self.input_attribute,
+        )
+        return [DelayedSample(partial(call, index=i), parent=s) for i, s in enumerate(samples)]
+
+
 def embedding_transformer(
-    model="dlib", checkpoint=None, annotator=None, batch_size=32, device=None
+    model="dlib", checkpoint=None, annotator=None, batch_size=32, device=None, n_jobs=None
 ):
     """Raw photos (+ optional eye annotations) -> embeddings, as Bob sample transformers.
 
@@ -75,14 +144,20 @@ def embedding_transformer(
         Crops per forward pass.
     device : str, optional
         Torch device (default: CUDA when available).
+    n_jobs : int or None
+        Processes the crop step (face detection + alignment) splits its images over: None
+        (default) = the available cores, but serial inside a Dask worker; 1 = serial.
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        ``[FaceCropper(model), FaceEmbedding(model)]``, each wrapped by ``bob.pipelines``'
-        SampleWrapper: ``Sample`` s of ``(3, H, W)`` uint8 RGB photos -> ``Sample`` s of ``(d,)``
-        float32 L2-normalised embeddings. Samples where no face is found are dropped from the
-        embedding step (their data is None).
+        ``[FaceCropper(model), FaceEmbedding(model)]``, each wrapped by
+        :class:`TemplateBatchingWrapper` (a ``bob.pipelines`` SampleWrapper that batches the
+        samples of all templates): ``Sample`` s of ``(3, H, W)`` uint8 RGB photos -> ``Sample`` s
+        of ``(d,)`` float32 L2-normalised embeddings. Samples where no face is found are dropped
+        from the embedding step (their data is None).  To skip detection on photos of known
+        geometry (LFW), pass ``annotator=FixedAnnotator()``
+        (:class:`bob_facerev.face.annotator.FixedAnnotator`).
     """
     from bob_facerev.face.crop import FaceCropper
     from bob_facerev.face.extractor import FaceEmbedding
@@ -94,13 +169,15 @@ def embedding_transformer(
         model=model, checkpoint=checkpoint, batch_size=batch_size, device=device
     )
     return make_pipeline(
-        OptionalExtraInputWrapper(cropper),  # its tags ask Bob for annotations (and keys)
-        wrap(["sample"], embedding),
+        # its tags ask Bob for annotations (and keys)
+        TemplateBatchingWrapper(cropper, n_jobs=n_jobs),
+        TemplateBatchingWrapper(embedding),
     )
 
 
 def verification_pipeline(
-    model="dlib", block_size=None, checkpoint=None, annotator=None, batch_size=32, device=None
+    model="dlib", block_size=None, checkpoint=None, annotator=None, batch_size=32, device=None,
+    n_jobs=None,
 ):
     """A face verification pipeline for ``bob bio pipeline simple``.
 
@@ -113,7 +190,7 @@ def verification_pipeline(
         permutation per sample, derived from its key: reproducible across runs and Dask) and
         compared with :class:`~bob_facerev.protection.pemiu.PEMIUComparator`; when None,
         unprotected embeddings are compared by :class:`CosineSimilarity`.
-    checkpoint, annotator, batch_size, device
+    checkpoint, annotator, batch_size, device, n_jobs
         See :func:`embedding_transformer`.
 
     Returns
@@ -121,7 +198,8 @@ def verification_pipeline(
     bob.bio.base.pipelines.PipelineSimple
     """
     transformer = embedding_transformer(
-        model, checkpoint=checkpoint, annotator=annotator, batch_size=batch_size, device=device
+        model, checkpoint=checkpoint, annotator=annotator, batch_size=batch_size, device=device,
+        n_jobs=n_jobs,
     )
     if block_size is None:
         return GPURoutedPipelineSimple(transformer, CosineSimilarity())
