@@ -163,6 +163,45 @@ def centred_face_annotations(height, width, eyes=None, reference_size=LFW_SIZE):
     }
 
 
+def place_face(image, annotations, eyes=None, size=LFW_SIZE):
+    """A photo of ``size`` whose face sits at the default geometry (LFW-shaped test data).
+
+    The similarity transform (rotation, scale, shift) that maps the eye centres of
+    ``annotations`` onto ``eyes`` resamples ``image`` (bilinear; outside is black).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Bob image ``(3, H, W)`` uint8.
+    annotations : dict
+        With ``leye`` and ``reye`` ``(y, x)`` (e.g. from :class:`DlibAnnotator`).
+    eyes : dict or None
+        Target eye centres in the output, default :data:`LFW_EYES`.
+    size : (int, int)
+        ``(height, width)`` of the output.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(3, height, width)`` uint8.
+    """
+    from PIL import Image
+
+    eyes = LFW_EYES if eyes is None else eyes
+    src_l, src_r = (complex(p[1], p[0]) for p in (annotations["leye"], annotations["reye"]))
+    dst_l, dst_r = (complex(p[1], p[0]) for p in (eyes["leye"], eyes["reye"]))
+    if src_l == src_r or dst_l == dst_r:
+        raise ValueError("place_face: the two eyes must be at different places")
+    # output -> input map (PIL's convention): z_in = a * (z_out - dst_r) + src_r
+    a = (src_l - src_r) / (dst_l - dst_r)
+    c = src_r - a * dst_r
+    coeffs = (a.real, -a.imag, c.real, a.imag, a.real, c.imag)
+    pil = Image.fromarray(np.ascontiguousarray(as_bob_rgb(image).transpose(1, 2, 0)))
+    out = pil.transform((size[1], size[0]), Image.Transform.AFFINE, coeffs,
+                        resample=Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(out).transpose(2, 0, 1))
+
+
 class FixedAnnotator(Base):
     """Skip detection: every photo gets the annotations of a face at a known place.
 
