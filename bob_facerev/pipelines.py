@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import partial
 
 from bob.bio.base.algorithm import Distance
-from bob.pipelines import DelayedSample, SampleSet, SampleWrapper, wrap
+from bob.pipelines import CheckpointWrapper, DelayedSample, SampleSet, SampleWrapper, wrap
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from bob_facerev.distributed import GPURoutedPipelineSimple
@@ -90,12 +90,7 @@ class TemplateBatchingWrapper(OptionalExtraInputWrapper):
         if len(samples) and isinstance(samples[0], SampleSet):
             flat = [s for sset in samples for s in sset.samples]
             out = self._samples_transform(flat, method_name) if flat else []
-            sets, start = [], 0
-            for sset in samples:
-                end = start + len(sset.samples)
-                sets.append(SampleSet(out[start:end], parent=sset))
-                start = end
-            return sets
+            return _regroup(samples, out)
         from bob_facerev.face.parallel import effective_n_jobs
 
         if (
@@ -124,6 +119,60 @@ class TemplateBatchingWrapper(OptionalExtraInputWrapper):
             sample_attribute=self.input_attribute,
         )
         return [DelayedSample(partial(call, index=i), parent=s) for i, s in enumerate(samples)]
+
+
+def _regroup(samplesets, flat_outputs):
+    """SampleSets like ``samplesets`` holding the consecutive items of ``flat_outputs``."""
+    sets, start = [], 0
+    for sset in samplesets:
+        end = start + len(sset.samples)
+        sets.append(SampleSet(flat_outputs[start:end], parent=sset))
+        start = end
+    return sets
+
+
+class TemplateBatchingCheckpointWrapper(CheckpointWrapper):
+    """Bob's CheckpointWrapper, transforming the samples of all its SampleSets at once.
+
+    Bob's checkpointing (``bob bio pipeline simple`` without ``--memory``) wraps each step in a
+    :class:`~bob.pipelines.CheckpointWrapper`, which computes and saves one SampleSet at a time:
+    the :class:`TemplateBatchingWrapper` inside would again see one template per call.  This
+    subclass flattens the SampleSets first (the checkpoint files are the same);
+    :func:`batch_checkpointed_steps` puts it in place of Bob's.
+    """
+
+    def _checkpoint_transform(self, samples, method_name):
+        if len(samples) and isinstance(samples[0], SampleSet):
+            flat = [s for sset in samples for s in sset.samples]
+            out = super()._checkpoint_transform(flat, method_name) if flat else []
+            return _regroup(samples, list(out))
+        return super()._checkpoint_transform(samples, method_name)
+
+
+def batch_checkpointed_steps(transformer):
+    """Let Bob's checkpointed steps batch across templates (in place).
+
+    Every :class:`~bob.pipelines.CheckpointWrapper` in ``transformer`` (Pipeline steps, Dask
+    wrappers) that wraps a :class:`TemplateBatchingWrapper` becomes a
+    :class:`TemplateBatchingCheckpointWrapper` (same state, one more method); called by
+    :class:`~bob_facerev.distributed.GPURoutedPipelineSimple` before it runs.
+
+    Returns
+    -------
+    int
+        The number of wrappers changed.
+    """
+    from bob_facerev.distributed import _inner_estimators
+
+    changed = 0
+    for est in _inner_estimators(transformer):
+        if (
+            type(est) is CheckpointWrapper
+            and isinstance(getattr(est, "estimator", None), TemplateBatchingWrapper)
+        ):
+            est.__class__ = TemplateBatchingCheckpointWrapper
+            changed += 1
+    return changed
 
 
 def embedding_transformer(

@@ -99,7 +99,7 @@ class BatchRecorder(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         BatchRecorder.calls.append(len(X))
-        return [(2 * x, os.getpid()) for x in X]
+        return [np.array([2 * x, os.getpid()]) for x in X]
 
 
 def _templates(sizes):
@@ -144,6 +144,36 @@ def test_template_batching_in_processes():
     assert values == [[s.data[0] for s in ss.samples] for ss in serial]
     pids = {s.data[1] for ss in parallel for s in ss.samples}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2  # ran in (up to 2) child processes
+
+
+def test_checkpointed_steps_batch_across_templates(tmp_path):
+    from sklearn.pipeline import make_pipeline
+
+    from bob_facerev.pipelines import TemplateBatchingCheckpointWrapper, batch_checkpointed_steps
+
+    sizes = (1, 3, 1, 2)
+    pipe = make_pipeline(TemplateBatchingWrapper(BatchRecorder()))
+    # as bob bio pipeline simple does without --memory
+    pipe.steps[0] = ("rec", wrap(["checkpoint"], pipe.steps[0][1], features_dir=str(tmp_path)))
+    BatchRecorder.calls = []
+    [s.data for ss in pipe.transform(_templates(sizes)) for s in ss.samples]
+    assert BatchRecorder.calls == list(sizes)  # Bob's CheckpointWrapper: one call per template
+    for path in tmp_path.rglob("*.h5"):
+        path.unlink()
+
+    assert batch_checkpointed_steps(pipe) == 1
+    assert isinstance(pipe.steps[0][1], TemplateBatchingCheckpointWrapper)
+    BatchRecorder.calls = []
+    sets = pipe.transform(_templates(sizes))
+    data = [[int(s.data[0]) for s in ss.samples] for ss in sets]
+    assert BatchRecorder.calls == [sum(sizes)]
+    assert data == [[2 * (10 * t + i) for i in range(n)] for t, n in enumerate(sizes)]
+    assert len(list(tmp_path.rglob("*.h5"))) == sum(sizes)
+    # a second run reads the checkpoints
+    BatchRecorder.calls = []
+    again = pipe.transform(_templates(sizes))
+    assert [[int(s.data[0]) for s in ss.samples] for ss in again] == data
+    assert BatchRecorder.calls == []
 
 
 def test_n_jobs_checks_and_dask_workers_stay_serial():
