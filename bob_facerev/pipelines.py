@@ -91,34 +91,59 @@ class TemplateBatchingWrapper(OptionalExtraInputWrapper):
             flat = [s for sset in samples for s in sset.samples]
             out = self._samples_transform(flat, method_name) if flat else []
             return _regroup(samples, out)
-        from bob_facerev.face.parallel import effective_n_jobs
-
-        if (
-            not len(samples)
-            or method_name != "transform"
-            or self.output_attribute != "data"
-            or effective_n_jobs(self.n_jobs) == 1
-        ):
+        if not len(samples) or method_name != "transform" or self.output_attribute != "data":
             return super()._samples_transform(samples, method_name)
-        return self._parallel_transform(samples)
-
-    def _parallel_transform(self, samples):
-        from bob.pipelines.wrappers import DelayedSamplesCall, _make_kwargs_from_samples
-
-        from bob_facerev.face.parallel import parallel_transform
-
         for sample in samples:  # as OptionalExtraInputWrapper does
             for _, attr in self.transform_extra_arguments or ():
                 if not hasattr(sample, attr):
                     setattr(sample, attr, None)
-        kwargs = _make_kwargs_from_samples(samples, self.transform_extra_arguments)
-        call = DelayedSamplesCall(
-            partial(parallel_transform, self.estimator, n_jobs=self.n_jobs, **kwargs),
-            f"{self}.transform",
-            samples,
-            sample_attribute=self.input_attribute,
-        )
+        call = _BatchCall(self, samples)
         return [DelayedSample(partial(call, index=i), parent=s) for i, s in enumerate(samples)]
+
+
+class _BatchCall:
+    """One lazy call of a :class:`TemplateBatchingWrapper`'s estimator for many samples.
+
+    Like Bob's ``DelayedSamplesCall``, but each input is read once (a Bob ``DelayedSample``
+    loads its data again at every access: Bob's call read every image three times), the extra
+    arguments are those of the valid samples only, and the call may run over processes.
+    """
+
+    def __init__(self, wrapper, samples):
+        self.wrapper = wrapper
+        self.samples = samples
+        self.output = None
+
+    def _compute(self):
+        from bob_facerev.face.parallel import effective_n_jobs, parallel_transform
+
+        w = self.wrapper
+        data = [s.data for s in self.samples]
+        if w.input_attribute != "data":
+            inputs = [getattr(s, w.input_attribute) for s in self.samples]
+        else:
+            inputs = data
+        valid = [i for i, d in enumerate(data) if d is not None]
+        output = [None] * len(self.samples)
+        if valid:
+            kwargs = {arg: [getattr(self.samples[i], attr) for i in valid]
+                      for arg, attr in w.transform_extra_arguments or ()}
+            X = [inputs[i] for i in valid]
+            if effective_n_jobs(w.n_jobs) > 1:
+                result = parallel_transform(w.estimator, X, n_jobs=w.n_jobs, **kwargs)
+            else:
+                result = w.estimator.transform(X, **kwargs)
+            if len(result) != len(valid):
+                raise RuntimeError(f"{w.estimator}.transform got {len(valid)} samples but "
+                                   f"returned {len(result)}")
+            for i, y in zip(valid, result):
+                output[i] = y
+        return output
+
+    def __call__(self, index):
+        if self.output is None:
+            self.output = self._compute()
+        return self.output[index]
 
 
 def _regroup(samplesets, flat_outputs):

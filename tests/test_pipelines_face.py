@@ -2,6 +2,7 @@
 
 import csv
 import os
+from functools import partial
 
 import numpy as np
 import pytest
@@ -134,6 +135,30 @@ def test_template_batching_keeps_failed_samples_failed():
     out = TemplateBatchingWrapper(BatchRecorder()).transform(sets)
     got = [[None if s.data is None else s.data[0] for s in ss.samples] for ss in out]
     assert got == [[0, None], [20, 22]] and BatchRecorder.calls == [3]
+
+
+def test_template_batching_reads_each_input_once_and_aligns_extra_arguments():
+    from bob.pipelines import DelayedSample
+
+    class Annotated(BaseEstimator):
+        def _more_tags(self):
+            return {"requires_fit": False,
+                    "bob_transform_extra_input": (("annotations", "annotations"),)}
+
+        def transform(self, X, annotations):
+            return [(x, a) for x, a in zip(X, annotations)]
+
+    reads = []
+
+    def loader(value):
+        reads.append(value)
+        return None if value == 1 else value
+
+    samples = [DelayedSample(partial(loader, v), key=str(v), annotations=f"a{v}") for v in range(4)]
+    out = [s.data for s in TemplateBatchingWrapper(Annotated()).transform(samples)]
+    assert sorted(reads) == [0, 1, 2, 3]  # Bob's DelayedSamplesCall reads each one 3 times
+    # sample 1 failed: the others keep their own annotations
+    assert out == [(0, "a0"), None, (2, "a2"), (3, "a3")]
 
 
 def test_template_batching_in_processes():
