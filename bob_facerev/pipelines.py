@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from bob.bio.base.algorithm import Distance
-from bob.pipelines import DelayedSample, SampleSet, SampleWrapper, wrap
+from bob.pipelines import CheckpointWrapper, DelayedSample, SampleSet, SampleWrapper, wrap
 from bob.pipelines.wrappers import DelayedSamplesCall
 from dask.delayed import Delayed
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -119,38 +119,168 @@ def _pair_item(call, index, item, default):
     return pair[item]
 
 
-class FailedAsNaNWrapper(SampleWrapper):
-    """Bob's SampleWrapper whose failed samples (None data) come out as NaN embeddings.
+class TemplateBatchingWrapper(OptionalExtraInputWrapper):
+    """SampleWrapper that transforms the samples of all templates in one call.
+
+    Bob's :class:`~bob.pipelines.SampleWrapper` calls its estimator once per
+    :class:`~bob.pipelines.SampleSet`: on LFW, whose templates hold one image, the extractor
+    would see one-image batches (a one-image forward of the dlib network costs several times its
+    share of a batch on CPU).  This wrapper flattens the SampleSets it is given (all of them
+    without Dask; those of one bag partition under Dask), runs the estimator once on all their
+    samples, and rebuilds the SampleSets, so the extractor sees full batches whatever the
+    template structure.  Outputs are lazy, as Bob's: the work happens on first access.
 
     Parameters
     ----------
     estimator : object
-        The embedding step.
-    size : int
-        Embedding dimension ``d``.
+        The wrapped transformer.
+    n_jobs : int or None
+        1 (default): one call in this process.  Otherwise ``transform`` is split over processes
+        (:func:`bob_facerev.face.parallel.parallel_transform`; None = the available cores,
+        serial inside a Dask worker); for per-image steps such as face detection and cropping.
+    failed_size : int or None
+        When set, samples that come in failed (None data) come out as NaN embeddings of this
+        size (:func:`bob_facerev.failures.failed_embedding`) instead of None.
     **kwargs
-        Passed to :class:`bob.pipelines.SampleWrapper`.
+        Passed to :class:`~bob.pipelines.SampleWrapper`.
     """
 
-    def __init__(self, estimator, size=128, **kwargs):
+    def __init__(self, estimator, n_jobs=1, failed_size=None, **kwargs):
         super().__init__(estimator, **kwargs)
-        self.size = size
+        self.n_jobs = n_jobs
+        self.failed_size = failed_size
 
     def _samples_transform(self, samples, method_name):
-        out = super()._samples_transform(samples, method_name)
-        if not len(out) or isinstance(out[0], SampleSet):
-            return out
-        return [DelayedSample(partial(_nan_if_none, s, self.size), parent=s) for s in out]
+        if len(samples) and isinstance(samples[0], SampleSet):
+            flat = [s for sset in samples for s in sset.samples]
+            out = self._samples_transform(flat, method_name) if flat else []
+            return _regroup(samples, out)
+        if not len(samples) or method_name != "transform" or self.output_attribute != "data":
+            return super()._samples_transform(samples, method_name)
+        for sample in samples:  # as OptionalExtraInputWrapper does
+            for _, attr in self.transform_extra_arguments or ():
+                if not hasattr(sample, attr):
+                    setattr(sample, attr, None)
+        if getattr(self.estimator, "transform_with_annotations", None) is not None:
+            # the crop step: each output sample also gets the annotations its crop used
+            call = _BatchCall(self, samples, "transform_with_annotations")
+            return [
+                DelayedSample(partial(_pair_item, call, i, 0, None), parent=s,
+                              delayed_attributes={"annotations": partial(
+                                  _pair_item, call, i, 1, getattr(s, "annotations", None))})
+                for i, s in enumerate(samples)
+            ]
+        call = _BatchCall(self, samples)
+        return [DelayedSample(partial(call, index=i), parent=s) for i, s in enumerate(samples)]
 
 
-def _nan_if_none(sample, size):
-    data = sample.data
-    return failures.failed_embedding(size) if data is None else data
+class _BatchCall:
+    """One lazy call of a :class:`TemplateBatchingWrapper`'s estimator for many samples.
+
+    Like Bob's ``DelayedSamplesCall``, but each input is read once (a Bob ``DelayedSample``
+    loads its data again at every access: Bob's call read every image three times), the extra
+    arguments are those of the valid samples only, and the call may run over processes.
+    """
+
+    def __init__(self, wrapper, samples, method="transform"):
+        self.wrapper = wrapper
+        self.samples = samples
+        self.method = method
+        self.output = None
+
+    def _compute(self):
+        from bob_facerev.face.parallel import effective_n_jobs, parallel_transform
+
+        w = self.wrapper
+        data = [s.data for s in self.samples]
+        if w.input_attribute != "data":
+            inputs = [getattr(s, w.input_attribute) for s in self.samples]
+        else:
+            inputs = data
+        valid = [i for i, d in enumerate(data) if d is not None]
+        output = [None] * len(self.samples)
+        if valid:
+            kwargs = {arg: [getattr(self.samples[i], attr) for i in valid]
+                      for arg, attr in w.transform_extra_arguments or ()}
+            X = [inputs[i] for i in valid]
+            if effective_n_jobs(w.n_jobs) > 1:
+                result = parallel_transform(w.estimator, X, n_jobs=w.n_jobs, method=self.method,
+                                            **kwargs)
+            else:
+                result = getattr(w.estimator, self.method)(X, **kwargs)
+            if len(result) != len(valid):
+                raise RuntimeError(f"{w.estimator}.transform got {len(valid)} samples but "
+                                   f"returned {len(result)}")
+            for i, y in zip(valid, result):
+                output[i] = y
+        if w.failed_size is not None:
+            output = [failures.failed_embedding(w.failed_size) if y is None else y
+                      for y in output]
+        return output
+
+    def __call__(self, index):
+        if self.output is None:
+            self.output = self._compute()
+        return self.output[index]
+
+
+def _regroup(samplesets, flat_outputs):
+    """SampleSets like ``samplesets`` holding the consecutive items of ``flat_outputs``."""
+    sets, start = [], 0
+    for sset in samplesets:
+        end = start + len(sset.samples)
+        sets.append(SampleSet(flat_outputs[start:end], parent=sset))
+        start = end
+    return sets
+
+
+class TemplateBatchingCheckpointWrapper(CheckpointWrapper):
+    """Bob's CheckpointWrapper, transforming the samples of all its SampleSets at once.
+
+    Bob's checkpointing (``bob bio pipeline simple`` without ``--memory``) wraps each step in a
+    :class:`~bob.pipelines.CheckpointWrapper`, which computes and saves one SampleSet at a time:
+    the :class:`TemplateBatchingWrapper` inside would again see one template per call.  This
+    subclass flattens the SampleSets first (the checkpoint files are the same);
+    :func:`batch_checkpointed_steps` puts it in place of Bob's.
+    """
+
+    def _checkpoint_transform(self, samples, method_name):
+        if len(samples) and isinstance(samples[0], SampleSet):
+            flat = [s for sset in samples for s in sset.samples]
+            out = super()._checkpoint_transform(flat, method_name) if flat else []
+            return _regroup(samples, list(out))
+        return super()._checkpoint_transform(samples, method_name)
+
+
+def batch_checkpointed_steps(transformer):
+    """Let Bob's checkpointed steps batch across templates (in place).
+
+    Every :class:`~bob.pipelines.CheckpointWrapper` in ``transformer`` (Pipeline steps, Dask
+    wrappers) that wraps a :class:`TemplateBatchingWrapper` becomes a
+    :class:`TemplateBatchingCheckpointWrapper` (same state, one more method); called by
+    :class:`~bob_facerev.distributed.GPURoutedPipelineSimple` before it runs.
+
+    Returns
+    -------
+    int
+        The number of wrappers changed.
+    """
+    from bob_facerev.distributed import _inner_estimators
+
+    changed = 0
+    for est in _inner_estimators(transformer):
+        if (
+            type(est) is CheckpointWrapper
+            and isinstance(getattr(est, "estimator", None), TemplateBatchingWrapper)
+        ):
+            est.__class__ = TemplateBatchingCheckpointWrapper
+            changed += 1
+    return changed
 
 
 def embedding_transformer(
     model="dlib", checkpoint=None, annotator=None, batch_size=32, device=None, fallback=True,
-    failed_as_nan=False,
+    failed_as_nan=False, n_jobs=None,
 ):
     """Raw photos (+ optional eye annotations) -> embeddings, as Bob sample transformers.
 
@@ -173,15 +303,20 @@ def embedding_transformer(
     failed_as_nan : bool
         Failed samples come out as NaN embeddings (:mod:`bob_facerev.failures`) instead of
         None.
+    n_jobs : int or None
+        Processes the crop step (face detection + alignment) splits its images over: None
+        (default) = the available cores, but serial inside a Dask worker; 1 = serial.
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        ``[FaceCropper(model), FaceEmbedding(model)]``, each wrapped by ``bob.pipelines``'
-        SampleWrapper: ``Sample`` s of ``(3, H, W)`` uint8 RGB photos -> ``Sample`` s of ``(d,)``
-        float32 L2-normalised embeddings. Samples that failed (no face found and
+        ``[FaceCropper(model), FaceEmbedding(model)]``, each wrapped by
+        :class:`TemplateBatchingWrapper` (a ``bob.pipelines`` SampleWrapper that batches the
+        samples of all templates): ``Sample`` s of ``(3, H, W)`` uint8 RGB photos -> ``Sample`` s
+        of ``(d,)`` float32 L2-normalised embeddings. Samples that failed (no face found and
         ``fallback=False``) are dropped from the embedding step (their data is None, or NaN
-        with ``failed_as_nan``).
+        with ``failed_as_nan``).  To skip detection on photos of known geometry (LFW), pass
+        ``annotator=FixedAnnotator()`` (:class:`bob_facerev.face.annotator.FixedAnnotator`).
     """
     from bob_facerev.face.crop import FaceCropper
     from bob_facerev.face.extractor import FaceEmbedding
@@ -193,16 +328,16 @@ def embedding_transformer(
         model=model, checkpoint=checkpoint, batch_size=batch_size, device=device
     )
     return make_pipeline(
-        OptionalExtraInputWrapper(cropper),  # its tags ask Bob for annotations (and keys)
-        FailedAsNaNWrapper(embedding, size=spec.embedding_size)
-        if failed_as_nan
-        else wrap(["sample"], embedding),
+        # its tags ask Bob for annotations, fallback eyes and keys
+        TemplateBatchingWrapper(cropper, n_jobs=n_jobs),
+        TemplateBatchingWrapper(embedding,
+                                failed_size=spec.embedding_size if failed_as_nan else None),
     )
 
 
 def verification_pipeline(
     model="dlib", block_size=None, checkpoint=None, annotator=None, batch_size=32, device=None,
-    fallback=True,
+    fallback=True, n_jobs=None,
 ):
     """A face verification pipeline for ``bob bio pipeline simple``.
 
@@ -215,7 +350,7 @@ def verification_pipeline(
         permutation per sample, derived from its key: reproducible across runs and Dask) and
         compared with :class:`~bob_facerev.protection.pemiu.PEMIUComparator`; when None,
         unprotected embeddings are compared by :class:`CosineSimilarity`.
-    checkpoint, annotator, batch_size, device, fallback
+    checkpoint, annotator, batch_size, device, fallback, n_jobs
         See :func:`embedding_transformer`. Failed samples carry NaN embeddings: their
         comparisons score NaN and the run's summary counts them (:class:`FacerevPipelineSimple`).
 
@@ -225,7 +360,7 @@ def verification_pipeline(
     """
     transformer = embedding_transformer(
         model, checkpoint=checkpoint, annotator=annotator, batch_size=batch_size, device=device,
-        fallback=fallback, failed_as_nan=True,
+        fallback=fallback, failed_as_nan=True, n_jobs=n_jobs,
     )
     if block_size is None:
         return FacerevPipelineSimple(transformer, CosineSimilarity())

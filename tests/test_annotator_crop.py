@@ -8,7 +8,14 @@ import pickle
 import numpy as np
 import pytest
 
-from bob_facerev.face.annotator import DlibAnnotator, as_bob_rgb
+from bob_facerev.face.annotator import (
+    LFW_EYES,
+    DlibAnnotator,
+    FixedAnnotator,
+    as_bob_rgb,
+    centred_face_annotations,
+    place_face,
+)
 from bob_facerev.face.crop import ATTACK_SIZE, FaceCropper, dlib_chip, to_attack_size
 
 DEMO = os.path.join(os.path.dirname(__file__), "..", "bob_facerev", "data", "demo", "images")
@@ -327,3 +334,51 @@ def test_bob_sample_pipeline_carries_failed_samples():
     assert [s.key for s in out] == ["obama", "blank"]
     assert out[0].data > 0 and out[1].data is None
     assert len(seen) == 1 and seen[0].shape == (3, 112, 112)
+
+
+def test_centred_face_geometry():
+    ann = centred_face_annotations(250, 250)
+    assert ann["leye"] == LFW_EYES["leye"] and ann["reye"] == LFW_EYES["reye"]
+    lm = np.array(ann["landmarks"])
+    # eye centres are the means of their corners (to the rounding of the landmarks)
+    np.testing.assert_allclose(lm[0:2].mean(0), ann["leye"], atol=1)
+    np.testing.assert_allclose(lm[2:4].mean(0), ann["reye"], atol=1)
+    assert lm[4, 0] > ann["leye"][0] + 25 and abs(lm[4, 1] - 125) < 3  # nose below, centred
+    (top, left), (bottom, right) = ann["topleft"], ann["bottomright"]
+    assert top < lm[:, 0].min() and bottom > lm[:, 0].max()
+    assert left < lm[:, 1].min() and right > lm[:, 1].max()
+    # other sizes: scaled
+    big = centred_face_annotations(500, 1000)
+    assert big["leye"] == (220.0, 600.0)
+    with pytest.raises(ValueError, match="positive"):
+        centred_face_annotations(0, 250)
+
+
+def test_fixed_annotator_skips_detection_and_matches_it(demo_annotations):
+    """On an LFW-shaped photo, the fixed geometry is where dlib finds the face."""
+    from bob_facerev.face.extractor import FaceEmbedding
+
+    image = place_face(load_demo("obama_1.jpg"), demo_annotations["obama_1.jpg"])
+    assert image.shape == (3, 250, 250)
+    detected = DlibAnnotator().annotate(image)
+    fixed = FixedAnnotator().annotate(image)
+    assert fixed == centred_face_annotations(250, 250)
+    np.testing.assert_allclose(detected["leye"], fixed["leye"], atol=3)
+    np.testing.assert_allclose(detected["reye"], fixed["reye"], atol=3)
+    np.testing.assert_allclose(detected["landmarks"], fixed["landmarks"], atol=8)
+    # the crops agree: same identity to the dlib network
+    chips = [FaceCropper("dlib", annotator=a).transform([image])[0]
+             for a in (DlibAnnotator(), FixedAnnotator())]
+    e = FaceEmbedding("dlib", device="cpu").transform(chips)
+    assert float(e[0] @ e[1]) > 0.98
+    # no face at all: detection fails, the fixed geometry still crops
+    noise = np.random.default_rng(0).integers(0, 255, (3, 250, 250), dtype=np.uint8)
+    assert FaceCropper("dlib").transform([noise])[0] is None
+    assert FaceCropper("dlib", annotator=FixedAnnotator()).transform([noise])[0].shape == (3, 150, 150)
+
+
+def test_annotator_in_processes_equals_serial(demo_annotations):
+    images = [load_demo(n) for n in DEMO_NAMES[:4]]
+    parallel = DlibAnnotator(n_jobs=2).transform(images)
+    assert parallel == [demo_annotations[n] for n in DEMO_NAMES[:4]]
+    assert DlibAnnotator(n_jobs=1).transform(images[:1]) == parallel[:1]

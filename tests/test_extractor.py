@@ -79,13 +79,13 @@ def test_batch_size_invariance(tiny_checkpoint, crops):
 
 
 def test_embeddings_do_not_depend_on_the_split(tiny_checkpoint, crops):
-    # Dask hands the extractor partitions of any size: with one batch_size, a sample's embedding
-    # must be the same bits however the samples are split
+    # Dask hands the extractor partitions of any size (no zero-padding to a full batch): a
+    # sample's embedding agrees to 1e-6 however the samples are split
     fe = FaceEmbedding(TINY, checkpoint=tiny_checkpoint, batch_size=4, device="cpu")
     whole = fe.transform(crops)
     for cut in (1, 3, 5):
         parts = np.concatenate([fe.transform(crops[:cut]), fe.transform(crops[cut:])])
-        np.testing.assert_array_equal(parts, whole)
+        np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-6)
 
 
 def test_float_input_and_mixed_sizes(tiny_checkpoint, crops):
