@@ -45,10 +45,9 @@ from .protocols import (
     annotate_images,
     attack_protocol,
     check_image,
-    configured_paths,
+    configured_database,
     default_protocols_path,
     eye_columns,
-    make_database,
     read_manifest,
     sample_row,
     write_protocols,
@@ -280,11 +279,4 @@ def cfp_database(protocol="ff", protocols_path=None, original_directory=None):
     protocols_path, original_directory : str, optional
         Default to Bob's configuration (``bob_facerev.cfp.protocols``, ``bob_facerev.cfp.directory``).
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"Unknown CFP protocol {protocol!r}: use one of {PROTOCOLS}.")
-    protocols_path, original_directory = configured_paths("cfp", protocols_path, original_directory)
-    from bob_facerev.face.crop import DEFAULT_FALLBACK_EYES, with_fallback_eyes
-
-    database = make_database("facerev-cfp", protocol, protocols_path, original_directory)
-    # loosely centred like LFW: the fail-safe crop's default eyes (estimated on demo + CFP)
-    return with_fallback_eyes(database, DEFAULT_FALLBACK_EYES)
+    return configured_database("cfp", protocol, PROTOCOLS, protocols_path, original_directory)

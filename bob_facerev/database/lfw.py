@@ -56,10 +56,9 @@ from .protocols import (
     annotate_images,
     attack_protocol,
     check_image,
-    configured_paths,
+    configured_database,
     default_protocols_path,
     eye_columns,
-    make_database,
     read_manifest,
     sample_row,
     write_protocols,
@@ -368,10 +367,4 @@ def lfw_database(protocol="view2", protocols_path=None, original_directory=None)
     protocols_path, original_directory : str, optional
         Default to Bob's configuration (``bob_facerev.lfw.protocols``, ``bob_facerev.lfw.directory``).
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"Unknown LFW protocol {protocol!r}: use one of {PROTOCOLS}.")
-    from bob_facerev.face.crop import DEFAULT_FALLBACK_EYES, with_fallback_eyes
-
-    protocols_path, original_directory = configured_paths("lfw", protocols_path, original_directory)
-    database = make_database("facerev-lfw", protocol, protocols_path, original_directory)
-    return with_fallback_eyes(database, DEFAULT_FALLBACK_EYES)
+    return configured_database("lfw", protocol, PROTOCOLS, protocols_path, original_directory)

@@ -483,3 +483,31 @@ def annotate_images(root, paths, progress=True):
         found = annotator.transform([load_image(str(Path(root) / path))])[0]
         out[path] = {"leye": found["leye"], "reye": found["reye"]} if found else None
     return out
+
+
+def configured_database(dataset, protocol, known, protocols_path=None, original_directory=None):
+    """The CSV database of a loosely centred photo set (LFW, CFP) from ``bob config`` paths.
+
+    Checks ``protocol`` against ``known``, resolves the paths (:func:`configured_paths`) and
+    gives the samples the fail-safe crop's default eye positions
+    (:func:`bob_facerev.face.crop.with_fallback_eyes`, used when no face is detected).
+
+    Parameters
+    ----------
+    dataset : str
+        ``"lfw"`` or ``"cfp"``: the database is named ``facerev-<dataset>``.
+    protocol : str
+        One of ``known``.
+    protocols_path, original_directory : str, optional
+        Default to ``bob_facerev.<dataset>.protocols`` and ``bob_facerev.<dataset>.directory``.
+    """
+    from bob_facerev.face.crop import DEFAULT_FALLBACK_EYES, with_fallback_eyes
+
+    if protocol not in known:
+        raise ValueError(
+            f"Unknown {dataset.upper()} protocol {protocol!r}: use one of {tuple(known)}."
+        )
+    protocols_path, original_directory = configured_paths(dataset, protocols_path,
+                                                          original_directory)
+    database = make_database(f"facerev-{dataset}", protocol, protocols_path, original_directory)
+    return with_fallback_eyes(database, DEFAULT_FALLBACK_EYES)

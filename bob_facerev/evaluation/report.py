@@ -52,7 +52,8 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:  # everything is computed and drawn first; the files move into place only if all worked
-        markdown, staged = _write_report(scores, staging, fmrs, bona_fide, faces, heatmap, det)
+        markdown, staged = _write_report(scores, staging, fmrs, bona_fide, faces, heatmap, det,
+                                          title)
         out.mkdir(exist_ok=True)
         written = []
         for path in staged:
@@ -64,7 +65,7 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
     return markdown, written
 
 
-def _write_report(scores, out, fmrs, bona_fide, faces, heatmap, det):
+def _write_report(scores, out, fmrs, bona_fide, faces, heatmap, det, title=None):
     """:func:`rsr_report` into the staging folder ``out``."""
     fmrs = fmrs or rates.DEFAULT_FMRS
     results = rates.evaluate_score_files(scores, bona_fide=bona_fide, fmrs=fmrs)
