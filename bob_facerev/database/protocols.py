@@ -511,3 +511,11 @@ def configured_database(dataset, protocol, known, protocols_path=None, original_
                                                           original_directory)
     database = make_database(f"facerev-{dataset}", protocol, protocols_path, original_directory)
     return with_fallback_eyes(database, DEFAULT_FALLBACK_EYES)
+
+
+def unique_samples(database, groups=None):
+    """Every sample of ``database.all_samples(groups)`` once (by key, else path), in order."""
+    unique = {}
+    for s in database.all_samples(groups):
+        unique.setdefault(getattr(s, "key", None) or getattr(s, "path", id(s)), s)
+    return list(unique.values())

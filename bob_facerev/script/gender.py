@@ -55,11 +55,9 @@ def database_embeddings(database, model="dlib", checkpoint=None, groups=None, na
     from bob_facerev.evaluation.gender import samples_gender
 
     source = f"database {name or type(database).__name__}"
-    samples = list(database.all_samples(groups))
-    unique = {}
-    for s in samples:
-        unique.setdefault(getattr(s, "key", None) or getattr(s, "path", id(s)), s)
-    samples = list(unique.values())
+    from bob_facerev.database.protocols import unique_samples
+
+    samples = unique_samples(database, groups)
     samples_gender(samples, source)
 
     from bob_facerev.pipelines import embedding_transformer

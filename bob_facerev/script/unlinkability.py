@@ -29,11 +29,9 @@ def database_faces(database, model="dlib", checkpoint=None, groups=None, name=No
 
     from bob_facerev.pipelines import embedding_transformer
 
-    samples = list(database.all_samples(groups))
-    unique = {}
-    for s in samples:
-        unique.setdefault(getattr(s, "key", None) or getattr(s, "path", id(s)), s)
-    samples = list(unique.values())
+    from bob_facerev.database.protocols import unique_samples
+
+    samples = unique_samples(database, groups)
     pipe = embedding_transformer(model, checkpoint=checkpoint)
     cropped = pipe[0].transform(samples)
     out = pipe[1].transform(cropped)
