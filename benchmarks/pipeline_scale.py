@@ -23,7 +23,7 @@ of one round, not absolute numbers across runs):
 
 Run by hand::
 
-    python benchmarks/pipeline_scale.py --images 1000 --work-dir /tmp/scale
+    python benchmarks/pipeline_scale.py --images 1000 --work-dir scale-work
     python benchmarks/pipeline_scale.py --images 1000 --device cuda    # when a GPU is there
     python benchmarks/pipeline_scale.py --skip-detection               # FixedAnnotator both sides
 

@@ -36,7 +36,7 @@ GPU session (one call; ``--epochs``/``--patience`` bound the device time)::
 CPU check of the mechanics (``--quick``: the bundled demo faces train AND test, so the numbers say
 nothing about generalisation; 2 epochs on 7 faces)::
 
-    python benchmarks/recipe_compare.py --quick -o /tmp/recipes
+    python benchmarks/recipe_compare.py --quick -o results/recipes
 
 Writes ``recipes.csv`` and ``recipes.md`` (one row per model and recipe) into ``-o``.
 """

@@ -373,7 +373,7 @@ def test_fixed_annotator_skips_detection_and_matches_it(demo_annotations):
     assert float(e[0] @ e[1]) > 0.98
     # no face at all: detection fails, the fixed geometry still crops
     noise = np.random.default_rng(0).integers(0, 255, (3, 250, 250), dtype=np.uint8)
-    assert FaceCropper("dlib").transform([noise])[0] is None
+    assert FaceCropper("dlib", fallback=False).transform([noise])[0] is None
     assert FaceCropper("dlib", annotator=FixedAnnotator()).transform([noise])[0].shape == (3, 150, 150)
 
 

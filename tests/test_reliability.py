@@ -553,7 +553,7 @@ def test_no_face_warning_names_the_sample_key_in_the_pipeline_path(caplog):
         def transform(self, images, **kwargs):
             return [None for _ in images]
 
-    step = OptionalExtraInputWrapper(FaceCropper("dlib", annotator=NoFace()))
+    step = OptionalExtraInputWrapper(FaceCropper("dlib", annotator=NoFace(), fallback=False))
     blank = Sample(np.zeros((3, 40, 40), np.uint8), key="people/jane_0001", annotations=None)
     with caplog.at_level("WARNING", logger="bob_facerev"):
         out = step.transform([blank])
