@@ -13,8 +13,8 @@ interrupted run resumes where it stopped:
    (:func:`~bob_facerev.attack.trainer.train_generator`, resumable);
 4. **attack**: for each protection (unprotected, PE-MIU with ``P`` blocks moved, PE-MIU random
    per template) and each variant, the attack samples' templates go through the chain
-   ``PEMIU -> [Deshuffler] -> Reconstruct -> FaceEmbedding`` (Bob sample transformers; on Dask
-   when a client is given, reconstruction and extraction routed to GPU workers), and the
+   ``PEMIU -> [variant's steps] -> Reconstruct -> FaceEmbedding`` (Bob sample transformers; on
+   Dask when a client is given, reconstruction and extraction routed to GPU workers), and the
    reconstructions are scored against the original image (type-I) and the subject's other
    images (type-II);
 5. **score files**: one Bob CSV file per protection and variant, bona fide rows and attack rows
@@ -34,6 +34,10 @@ Variants
 ``"protected"``
     A generator trained on templates protected the same way (an attacker who knows K and P, or
     that templates are shuffled at random).
+
+More variants are registered in :data:`bob_facerev.attack.chain.VARIANTS`
+(:func:`~bob_facerev.attack.chain.register_variant`). Every path of the output folder is
+:class:`~bob_facerev.experiment_layout.GridLayout`'s.
 """
 
 from __future__ import annotations
@@ -46,9 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
-# the names a config file or a script imports from here (their modules own them)
-from .attack.chain import VARIANTS, attack_chain, attack_scores  # noqa: F401
+from .attack.chain import attack_scores
 from .attack.samples import database_samples, embed_samples, run_transformer, subject_of
+# GridConfig and validate_grid are imported from here by config files and commands
 from .experiment_config import GridConfig, load_database, validate_grid  # noqa: F401
 from .experiment_layout import GridLayout
 from .protection.setting import Protection

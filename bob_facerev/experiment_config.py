@@ -17,7 +17,8 @@ from .protection.setting import Protection, study_grid
 
 @dataclasses.dataclass
 class GridConfig:
-    """Settings of :func:`~bob_facerev.experiment.run_grid`; a config file for ``bob facerev grid`` sets these names.
+    """Settings of :func:`~bob_facerev.experiment.run_grid`; a config file for ``bob facerev grid``
+    sets these names.
 
     Parameters
     ----------

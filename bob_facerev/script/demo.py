@@ -30,6 +30,12 @@ def demo_config(output, size="full"):
     return cfg
 
 
+def _gender_block_size(cfg):
+    """K of the demo's gender table: 16 (the full demo), else the grid's first random setting."""
+    random = [p.block_size for p in cfg.protections if p.kind == "random"]
+    return 16 if 16 in random or not random else random[0]
+
+
 @click.command(
     epilog="""\b
 Examples:
@@ -79,7 +85,7 @@ def demo(output, size, dask_client, **kwargs):
             client.close()
     report = GridLayout(cfg.output).report
     markdown, written = grid_report(summary, report)
-    gender_md, gender_files = demo_gender(summary, report)
+    gender_md, gender_files = demo_gender(summary, report, block_size=_gender_block_size(cfg))
     click.echo(markdown)
     click.echo("\n# Gender prediction accuracy (demo: a handful of faces, for the mechanics only)\n")
     click.echo(gender_md)
