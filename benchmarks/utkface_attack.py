@@ -41,7 +41,9 @@ def main():
     from bob_facerev.evaluation.plots import save_faces
     from bob_facerev.evaluation.report import rsr_report
     from bob_facerev.evaluation.rsr import protection_metadata, write_vuln_scores
-    from bob_facerev.experiment import attack_chain, attack_scores, study_grid
+    from bob_facerev.attack.chain import attack_chain, attack_scores
+    from bob_facerev.experiment_layout import GridLayout
+    from bob_facerev.protection.setting import study_grid
 
     start = time.time()
     out = Path(args.output)
@@ -58,7 +60,8 @@ def main():
     # bona fide: every pair of different victims (impostors; UTKFace has no identities)
     i, j = np.triu_indices(len(X), k=1)
     scores = np.sum(Xn[i] * Xn[j], axis=1)
-    bona_fide = out / "bona_fide" / "scores-dev.csv"
+    layout = GridLayout(out)
+    bona_fide = layout.bona_fide_scores
     write_vuln_scores(
         bona_fide,
         {"probe_subject_id": [samples[a].key for a in i],
@@ -69,7 +72,7 @@ def main():
     fitted = {}
     files_written, recon_rows, labels = [], [], []
     jobs = [(p, v) for p, v in itertools.product(study_grid(X.shape[1]), ("study", "deshuffle"))
-            if not (p.block_size is None and v != "study")]
+            if p.protected or v == "study"]
     for protection, variant in tqdm(jobs, desc="UTKFace attack grid"):
         deshuffler = None
         if variant == "deshuffle":
@@ -80,20 +83,18 @@ def main():
                              batch_size=64)
         Y = np.stack([s.data for s in chain.transform(samples)])
         rows = attack_scores(samples, Xn, Y, [], np.zeros((0, X.shape[1])))
-        path = out / "scores" / variant / protection.name / "scores-dev.csv"
-        meta = protection_metadata("dlib", protection.block_size,
-                                   protection.moved_blocks if protection.block_size else None,
-                                   variant=variant)
+        path = layout.cell(variant, protection).scores
+        meta = protection_metadata("dlib", protection, variant=variant)
         write_vuln_scores(path, [], rows["type-I"], metadata=meta)
         files_written.append(path)
         images = attack_chain(protection, variant, args.generator, "dlib", deshuffler=deshuffler,
                               embed=False).transform(samples[: args.faces])
         recon_rows.append(np.stack([s.data for s in images]))
         labels.append(f"{variant} {protection.name}")
-    save_faces(out / "faces.npz", crops[victims[: args.faces]], np.stack(recon_rows),
+    save_faces(layout.faces, crops[victims[: args.faces]], np.stack(recon_rows),
                [f"#{k}" for k in range(args.faces)], row_labels=labels)
-    markdown, written = rsr_report(files_written, out / "report", bona_fide=str(bona_fide),
-                                   faces=str(out / "faces.npz"))
+    markdown, written = rsr_report(files_written, layout.report, bona_fide=str(bona_fide),
+                                   faces=str(layout.faces))
     print(markdown)
     print(f"{len(samples)} victims, {len(scores)} impostor pairs, {time.time() - start:.0f} s")
     for p in written:

@@ -34,7 +34,8 @@ def main():
     from bob_facerev.attack.dataset import split_indices
     from bob_facerev.attack.deshuffle import Deshuffler
     from bob_facerev.evaluation.gender import balanced_indices, gender_leakage, parse_gender
-    from bob_facerev.experiment import Protection, attack_chain
+    from bob_facerev.attack.chain import attack_chain
+    from bob_facerev.protection.setting import Protection
 
     start = time.time()
     with np.load(args.cache, allow_pickle=False) as z:
@@ -49,10 +50,10 @@ def main():
     clean = X_all[idx] / np.linalg.norm(X_all[idx], axis=1, keepdims=True)
 
     settings = [("clean templates", None, None)]
-    settings.append(("reconstructed, unprotected", Protection(), "study"))
+    settings.append(("reconstructed, unprotected", Protection.none(), "study"))
     for k in args.block_sizes:
-        settings.append((f"reconstructed, PE-MIU random K={k}", Protection(k, None), "study"))
-        settings.append((f"reconstructed, PE-MIU random K={k}, de-shuffled", Protection(k, None),
+        settings.append((f"reconstructed, PE-MIU random K={k}", Protection.random(k), "study"))
+        settings.append((f"reconstructed, PE-MIU random K={k}, de-shuffled", Protection.random(k),
                          "deshuffle"))
     rows = []
     for name, protection, variant in settings:

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bob_facerev.experiment import GridConfig, Protection, run_grid, study_grid
+from bob_facerev.experiment import GridConfig, run_grid
+from bob_facerev.protection.setting import Protection, study_grid
 
 from score_checks import assert_scores_agree
 
@@ -52,7 +53,7 @@ def test_grid_config_files_load(name):
 def test_attack_scores_type1_and_type2_by_hand():
     from bob.pipelines import Sample
 
-    from bob_facerev.experiment import attack_scores
+    from bob_facerev.attack.chain import attack_scores
 
     rng = np.random.default_rng(0)
     attacked = [Sample(None, key="a1", subject_id="A"), Sample(None, key="b1", subject_id="B")]

@@ -4,7 +4,8 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from bob_facerev.experiment import GridConfig, study_grid
+from bob_facerev.experiment import GridConfig
+from bob_facerev.protection.setting import study_grid
 
 
 def _pipeline_names():

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from bob_facerev.evaluation import plots, rsr
+from bob_facerev.protection.setting import Protection
 
 # the study's grid (K, P); n accepted of 20 attacks at FMR 1 % (threshold 990 on 0..999)
 GRID = {(32, 4): 19, (32, 8): 12, (32, 12): 3, (64, 2): 18, (64, 4): 11, (128, 2): 10}
@@ -28,7 +29,7 @@ def _score_files(tmp_path, variants=("study",)):
                   "bio_ref_subject_id": [f"a{i}" for i in range(20)], "score": att}
             paths.append(rsr.write_vuln_scores(
                 tmp_path / v / f"k{k}p{p}" / "scores-dev.csv", bf, at,
-                metadata=rsr.protection_metadata("dlib", k, p, variant=v)))
+                metadata=rsr.protection_metadata("dlib", Protection(k, p), variant=v)))
     return paths
 
 
@@ -111,7 +112,7 @@ def _demo_like_score_files(tmp_path):
         name = "none" if k is None else f"k{k}-p{p}"
         paths.append(rsr.write_vuln_scores(
             tmp_path / "scores" / v / name / "scores-dev.csv", bf, at,
-            metadata=rsr.protection_metadata("dlib", k, p, variant=v)))
+            metadata=rsr.protection_metadata("dlib", Protection.from_name(name), variant=v)))
     return paths
 
 

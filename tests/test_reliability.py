@@ -340,7 +340,8 @@ def test_grid_config_errors_are_one_line_before_any_work(tmp_path, settings, exp
 
 
 def test_grid_protections_and_variants_checked(tmp_path):
-    from bob_facerev.experiment import GridConfig, Protection, validate_grid
+    from bob_facerev.experiment import GridConfig, validate_grid
+    from bob_facerev.protection.setting import Protection
 
     cfg = GridConfig(model="dlib", bona_fide_database="facerev-demo", attack_database="facerev-demo",
                      training_database="facerev-demo", output=str(tmp_path / "o"),
@@ -465,7 +466,7 @@ def _score_file(tmp_path, name, impostors=None, attack=None):
     attack = {"probe_subject_id": [f"a{i}" for i in range(att.size)],
               "probe_template_id": [f"at{i}" for i in range(att.size)],
               "bio_ref_subject_id": [f"a{i}" for i in range(att.size)], "score": att}
-    meta = rsr.protection_metadata(model="dlib", block_size=32, moved_blocks=4)
+    meta = rsr.protection_metadata(model="dlib", protection="k32-p4")
     return rsr.write_vuln_scores(tmp_path / name, bona_fide, attack, metadata=meta)
 
 

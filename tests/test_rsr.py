@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from bob_facerev.evaluation import rsr
+from bob_facerev.protection.setting import Protection
 
 FMRS = (0.001, 0.01, 0.1)
 
@@ -109,8 +110,8 @@ def test_bad_fmr_and_too_few_impostors():
         rsr.fmr_thresholds([1.0], [0.1])
 
 
-def _write(tmp_path, name="scores-dev.csv", attack=ATTACK, **meta):
-    meta = rsr.protection_metadata(**{"model": "dlib", "block_size": 32, "moved_blocks": 4, **meta})
+def _write(tmp_path, name="scores-dev.csv", attack=ATTACK, protection=Protection(32, 4), **meta):
+    meta = rsr.protection_metadata(**{"model": "dlib", "protection": protection, **meta})
     return rsr.write_vuln_scores(tmp_path / name, _bona_fide(), _attack(attack), metadata=meta)
 
 
@@ -136,14 +137,17 @@ def test_written_file_reads_in_bob_as_intended(tmp_path):
 
 
 def test_protection_metadata():
-    assert rsr.protection_metadata("arcface", 64, 2, "deshuffle", "type-II") == {
+    meta = rsr.protection_metadata("arcface", Protection(64, 2), "deshuffle", "type-II")
+    assert meta == {
         "facerev_model": "arcface", "facerev_block_size": "64", "facerev_moved_blocks": "2",
         "facerev_variant": "deshuffle", "facerev_comparison": "type-II"}
+    assert list(meta) == list(rsr.LABEL_COLUMNS)  # the columns' order in the score files
+    assert Protection.from_labels(meta) == Protection(64, 2)
     assert rsr.protection_metadata("dlib")["facerev_block_size"] == "none"
     assert rsr.protection_metadata("dlib")["facerev_moved_blocks"] == "0"
-    assert rsr.protection_metadata("dlib", 32)["facerev_moved_blocks"] == "random"
-    with pytest.raises(ValueError, match="unprotected"):
-        rsr.protection_metadata("dlib", None, 4)
+    assert rsr.protection_metadata("dlib", "k32-prandom")["facerev_moved_blocks"] == "random"
+    with pytest.raises(ValueError, match="unknown protection name"):
+        rsr.protection_metadata("dlib", "k32p4")
 
 
 def test_nan_scores_survive_the_file(tmp_path):
@@ -214,8 +218,7 @@ def test_exported_measure_files(tmp_path):
 def test_tables_hold_the_numbers(tmp_path):
     p1 = _write(tmp_path, "a.csv")
     p2 = _write(tmp_path, "b.csv", attack=ATTACK - 10, variant="deshuffle")
-    p3 = _write(tmp_path, "c.csv", attack=ATTACK[:10], block_size=None,
-               moved_blocks=None)  # unprotected
+    p3 = _write(tmp_path, "c.csv", attack=ATTACK[:10], protection=None)  # unprotected
     res = rsr.evaluate_score_files([p1, p2, p3], fmrs=FMRS)
     wide = rsr.rsr_table(res)
     # variant is a column group, in the order of the input files
@@ -239,12 +242,12 @@ def test_tables_hold_the_numbers(tmp_path):
 
 
 def test_sort_numbers_numerically(tmp_path):
-    paths = [_write(tmp_path, f"k{k}p{p}.csv", block_size=k, moved_blocks=p)
+    paths = [_write(tmp_path, f"k{k}p{p}.csv", protection=Protection(k, p))
              for k, p in [(128, 2), (32, 12), (32, 4), (64, 2)]]
     wide = rsr.rsr_table(rsr.evaluate_score_files(paths, fmrs=[0.01]))
     assert [i[1:3] for i in wide.index] == [("32", "4"), ("32", "12"), ("64", "2"), ("128", "2")]
     # the same setting in two files cannot share a table cell
-    dup = _write(tmp_path, "dup.csv", block_size=64, moved_blocks=2)
+    dup = _write(tmp_path, "dup.csv", protection=Protection(64, 2))
     with pytest.raises(ValueError, match="dup.csv"):
         rsr.rsr_table(rsr.evaluate_score_files(paths + [dup], fmrs=[0.01]))
 
@@ -281,7 +284,7 @@ def test_bob_vuln_metrics_reports_our_rsr(tmp_path):
     bf["score"] = np.concatenate([rng.normal(0, 1, 1000), rng.normal(4, 1, 100)])
     att = rng.normal(2.5, 1.0, 333)
     path = rsr.write_vuln_scores(tmp_path / "scores-dev.csv", bf, _attack(att),
-                                 metadata=rsr.protection_metadata("dlib", 32, 8))
+                                 metadata=rsr.protection_metadata("dlib", Protection(32, 8)))
     exported = rsr.export_measure_files(path)
     ours = rsr.evaluate_score_files([path], fmrs=[0.001, 0.01]).set_index("fmr")
     # one bob call per tool: each takes 10-30 s to start (every Bob plugin loads)

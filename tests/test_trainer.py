@@ -11,7 +11,6 @@ from torch import nn
 
 from bob_facerev.attack.dataset import (
     ReconstructionDataset,
-    check_protection,
     load_training_set,
     protect_embeddings,
     save_training_set,
@@ -20,6 +19,7 @@ from bob_facerev.attack.dataset import (
 from bob_facerev.attack.generator import Generator
 from bob_facerev.attack.losses import ReconstructionLoss
 from bob_facerev.attack.trainer import load_generator, read_checkpoint, train_generator
+from bob_facerev.protection.setting import Protection
 
 
 class TinyID(nn.Module):
@@ -126,19 +126,11 @@ def test_dataset_items():
 
 
 def test_protection_settings():
-    assert check_protection("none") == ("none", None, None)
-    assert check_protection(None) == ("none", None, None)
-    assert check_protection("fixed", 32, 4) == ("fixed", 32, 4)
-    assert check_protection("random", 32) == ("random", 32, None)
-    with pytest.raises(ValueError, match="moved_blocks"):
-        check_protection("fixed", 32)
-    with pytest.raises(ValueError, match="block size"):
-        check_protection("random")
-    with pytest.raises(ValueError, match="one of"):
-        check_protection("shuffle", 32)
     X = np.random.RandomState(0).randn(3, 8).astype(np.float32)
-    assert protect_embeddings(X, ["a", "b", "c"]) is not None
-    np.testing.assert_array_equal(protect_embeddings(X, ["a", "b", "c"]), X)
+    for unprotected in (None, "none", Protection.none()):
+        np.testing.assert_array_equal(protect_embeddings(X, ["a", "b", "c"], unprotected), X)
+    with pytest.raises(ValueError, match="unknown protection name"):
+        protect_embeddings(X, ["a", "b", "c"], "shuffle")
 
 
 def test_pemiu_protection_applied():
@@ -147,12 +139,12 @@ def test_pemiu_protection_applied():
 
     X = np.random.RandomState(0).randn(6, 64).astype(np.float32)
     keys = [f"k{i}" for i in range(6)]
-    fixed = protect_embeddings(X, keys, "fixed", 16, 2, seed=3)
+    fixed = protect_embeddings(X, keys, Protection.fixed(16, 2), seed=3)
     np.testing.assert_array_equal(fixed, PEMIU(16, 2, 3).transform(X, keys=keys))
     blocks_x, blocks_f = X.reshape(6, 4, 16), fixed.reshape(6, 4, 16)
     moved = [(blocks_x[i] != blocks_f[i]).any(axis=1).sum() for i in range(6)]
     assert moved == [2] * 6  # exactly P blocks moved, the same for all templates
-    rnd = protect_embeddings(X, keys, "random", 16, seed=3)
+    rnd = protect_embeddings(X, keys, "k16-prandom", seed=3)
     np.testing.assert_array_equal(rnd, PEMIU(16, None, 3).transform(X, keys=keys))
     # same multiset of values per template
     np.testing.assert_array_equal(np.sort(rnd, axis=1), np.sort(X, axis=1))

@@ -30,10 +30,8 @@ import zipfile
 
 import numpy as np
 
+from ..protection.setting import Protection
 from ..utils import atomic_savez
-
-#: the protections an attacker can train against
-PROTECTIONS = ("none", "fixed", "random")
 
 
 def save_training_set(path, faces, embeddings, keys, metadata=None, validation=None, subjects=None):
@@ -160,34 +158,7 @@ def file_digest(path, chunk=1 << 22):
     return h.hexdigest()
 
 
-def check_protection(protection="none", block_size=None, moved_blocks=None):
-    """Validate a protection setting; returns the normalised ``(protection, K, P)``.
-
-    ``"none"``: no protection (``K`` and ``P`` must be None); ``"fixed"``: PE-MIU with one permutation
-    of block size ``K`` moving exactly ``P`` blocks for every template; ``"random"``: PE-MIU with a
-    random block order per template (block size ``K``).
-    """
-    protection = "none" if protection is None else str(protection).lower()
-    if protection not in PROTECTIONS:
-        raise ValueError(f"protection must be one of {PROTECTIONS}, got {protection!r}")
-    if protection == "none":
-        return "none", None, None
-    if block_size is None:
-        raise ValueError(f"protection {protection!r} needs a block size K (block_size=...)")
-    block_size = int(block_size)
-    if protection == "fixed":
-        if moved_blocks is None:
-            raise ValueError(
-                "protection 'fixed' needs the number of moved blocks P (moved_blocks=...); "
-                "use protection='random' for a random block order per template"
-            )
-        return "fixed", block_size, int(moved_blocks)
-    if moved_blocks is not None:
-        raise ValueError("protection 'random' shuffles every block: leave moved_blocks unset")
-    return "random", block_size, None
-
-
-def protect_embeddings(embeddings, keys, protection="none", block_size=None, moved_blocks=None, seed=0):
+def protect_embeddings(embeddings, keys, protection=None, seed=0):
     """Apply the attacker's view of the protection to training embeddings.
 
     Parameters
@@ -195,7 +166,10 @@ def protect_embeddings(embeddings, keys, protection="none", block_size=None, mov
     embeddings : numpy.ndarray, (N, d) float32
     keys : sequence of str, (N,)
         Per-template randomness follows the key (reproducible).
-    protection, block_size, moved_blocks : see :func:`check_protection`
+    protection : Protection, str or None
+        The setting (:class:`~bob_facerev.protection.setting.Protection`, or anything
+        :meth:`~bob_facerev.protection.setting.Protection.parse` accepts: a name such as
+        ``"k32-p4"``; None is unprotected).
     seed : int
         Seed of the PE-MIU permutation(s).
 
@@ -203,12 +177,9 @@ def protect_embeddings(embeddings, keys, protection="none", block_size=None, mov
     -------
     numpy.ndarray, (N, d) float32
     """
-    protection, block_size, moved_blocks = check_protection(protection, block_size, moved_blocks)
-    if protection == "none":
+    pemiu = Protection.parse(protection).transformer(seed)
+    if pemiu is None:
         return np.asarray(embeddings, dtype=np.float32)
-    from ..protection.pemiu import PEMIU
-
-    pemiu = PEMIU(block_size=block_size, moved_blocks=moved_blocks, seed=seed)
     return np.asarray(pemiu.transform(embeddings, keys=list(keys)), dtype=np.float32)
 
 

@@ -34,7 +34,6 @@ import torch
 from ..utils import atomic_path
 from .dataset import (
     ReconstructionDataset,
-    check_protection,
     file_digest,
     flip_faces,
     flipped_embeddings,
@@ -42,6 +41,7 @@ from .dataset import (
     protect_embeddings,
     split_indices,
 )
+from ..protection.setting import Protection
 from .generator import Generator
 from .losses import TERMS, ReconstructionLoss
 
@@ -407,7 +407,7 @@ def _flips(data, train_idx, network, protection_args, device, enabled):
         return None
     flipped = flipped_embeddings(data["faces"], train_idx, network, device=device)
     keys = [f"{k}#flip" for k in data["keys"]]  # per-template randomness of its own
-    out = protect_embeddings(flipped, keys, *protection_args)
+    out = protect_embeddings(flipped, keys, *protection_args)  # (protection, seed)
     out[np.setdiff1d(np.arange(len(out)), train_idx)] = 0
     return out
 
@@ -485,9 +485,7 @@ def train_generator(
     id_model=None,
     id_checkpoint=None,
     id_network=None,
-    protection="none",
-    block_size=None,
-    moved_blocks=None,
+    protection=None,
     protection_seed=0,
     epochs=RECIPE["epochs"],
     batch_size=RECIPE["batch_size"],
@@ -535,10 +533,13 @@ def train_generator(
         Weights of ``id_model`` (default: configured/bundled).
     id_network : torch.nn.Module, optional
         A ready identity network (``(N, 3, h, w)`` in [0, 1] -> ``(N, d)``); overrides ``id_model``.
-    protection, block_size, moved_blocks, protection_seed
-        The protection applied to the training embeddings: ``"none"`` (the study's generator),
-        ``"fixed"`` PE-MIU with K=``block_size`` and P=``moved_blocks``, or ``"random"`` PE-MIU with a
-        random block order per template.
+    protection : Protection, str or None
+        The protection applied to the training embeddings
+        (:class:`~bob_facerev.protection.setting.Protection` or its name, e.g. ``"k32-p4"``):
+        None or ``"none"`` (the study's generator), PE-MIU with a fixed permutation (K, P), or
+        PE-MIU with a random block order per template (``"k32-prandom"``).
+    protection_seed : int
+        Seed of the PE-MIU permutation(s).
     epochs, batch_size, lr, lr_step, lr_gamma, w_ssim, w_id : study recipe
         Adam(lr), StepLR(lr_step, lr_gamma), loss weights.
     id_loss : {"study", "cosine"}
@@ -610,7 +611,7 @@ def train_generator(
     if quick:
         epochs = min(int(epochs), QUICK["epochs"])
         max_samples = min(int(max_samples or QUICK["max_samples"]), QUICK["max_samples"])
-    protection, block_size, moved_blocks = check_protection(protection, block_size, moved_blocks)
+    protection = Protection.parse(protection)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_step", lr_step),
                         ("checkpoint_every", checkpoint_every),
                         ("patience", 1 if patience is None else patience)):
@@ -654,9 +655,7 @@ def train_generator(
         split = "random"
         train_pos, val_pos = split_indices(len(used), validation_fraction, split_seed)
         train_idx, val_idx = used[train_pos], used[val_pos]
-    embeddings = protect_embeddings(
-        data["embeddings"], data["keys"], protection, block_size, moved_blocks, protection_seed
-    )
+    embeddings = protect_embeddings(data["embeddings"], data["keys"], protection, protection_seed)
 
     if thresholds is not None and not len(val_idx):
         raise ValueError("a validation RSR needs validation samples: set validation_fraction > 0")
@@ -664,7 +663,7 @@ def train_generator(
     attacked_network = _attacked_network(attacked_network, model, id_network, id_name,
                                          needed=flip or thresholds is not None, device=device)
     flipped = _flips(data, train_idx, attacked_network,
-                     (protection, block_size, moved_blocks, protection_seed), device, flip)
+                     (protection, protection_seed), device, flip)
 
     recipe = dict(
         epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), lr_step=int(lr_step),
@@ -682,9 +681,9 @@ def train_generator(
         model=str(model),
         embedding_size=int(embedding_size),
         id_model=id_name,
-        protection=protection,
-        block_size=block_size,
-        moved_blocks=moved_blocks,
+        protection=protection.kind,  # plain fields, read back with Protection.from_kind
+        block_size=protection.block_size,
+        moved_blocks=protection.moved_blocks,
         protection_seed=int(protection_seed),
         training_set=os.path.abspath(os.fspath(training_set)),
         training_set_bytes=os.path.getsize(training_set),

@@ -1,6 +1,8 @@
 """The RSR report: tables, heatmap, DET plot and face grid from attack score files.
 
-Shared by ``bob facerev rsr`` (any score files) and ``bob facerev grid`` / ``demo`` (the grid's).
+Shared by ``bob facerev rsr`` (any score files) and ``bob facerev grid`` / ``demo`` (the grid's):
+:func:`grid_report` (with :func:`grid_header` and :func:`verification_table`) and the demo's
+:func:`demo_gender`.
 """
 
 import os
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..experiment_layout import CellLayout, GridLayout
 from . import plots
 from . import rsr as rates
 
@@ -212,14 +215,13 @@ def grid_report(summary, output, fmrs=None):
     markdown : str
     written : list of Path
     """
-    from ..experiment import verification_table
     from ..utils import atomic_write_text
 
     fmrs = fmrs or rates.DEFAULT_FMRS
     output = Path(output)
     type1 = summary["scores"]
-    type2 = [str(Path(p).with_name("scores-dev-type2.csv")) for p in type1
-             if Path(p).with_name("scores-dev-type2.csv").is_file()]
+    type2 = [str(CellLayout(Path(p).parent).scores_type2) for p in type1
+             if CellLayout(Path(p).parent).scores_type2.is_file()]
     db = _databases(summary)
     title = (f"DET, {summary.get('model', '?')}: attacks on {db['attack_database']}, "
              f"thresholds from {db['bona_fide_database']}")
@@ -238,3 +240,68 @@ def grid_report(summary, output, fmrs=None):
     markdown = "\n".join(parts)
     atomic_write_text(output / "report.md", markdown)
     return markdown, written + [output / "report.md"]
+
+
+def verification_table(summary, fmrs=(0.001, 0.01, 0.1)):
+    """Markdown table of the verification runs: EER and FNMR at FMR, unprotected vs PE-MIU.
+
+    Parameters
+    ----------
+    summary : dict
+        What :func:`~bob_facerev.experiment.run_grid` returns (``bona_fide`` and
+        ``verification`` score files).
+
+    Returns
+    -------
+    str
+        Empty when the grid ran no PE-MIU verification.
+    """
+    import bob.measure
+    import pandas as pd
+
+    files = {"none": summary["bona_fide"]}
+    files.update({str(k): v for k, v in sorted(summary.get("verification", {}).items())})
+    if len(files) == 1:
+        return ""
+    rows = []
+    for k, path in files.items():
+        neg, pos = rates.split_bona_fide(rates.read_vuln_scores(path)[0])
+        row = {"K": k, "genuine": len(pos), "impostor": len(neg),
+               "EER %": 100 * bob.measure.eer(neg, pos)}
+        for fmr in fmrs:
+            threshold = bob.measure.far_threshold(neg, pos, fmr)
+            row[f"FNMR % @ FMR {100 * fmr:g} %"] = 100 * bob.measure.farfrr(neg, pos, threshold)[1]
+        rows.append(row)
+    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f")
+
+
+def demo_gender(summary, output, block_size=16):
+    """Gender leakage on the demo: clean, PE-MIU random per template, and reconstructed templates.
+
+    Returns
+    -------
+    markdown : str
+    written : list of Path
+        ``gender.md``, ``gender.csv``, ``gender.png`` in ``output``.
+    """
+    from ..protection.setting import Protection
+    from ..utils import atomic_write_text
+    from .gender import format_table, leakage_table, parse_gender, plot_leakage
+
+    output = Path(output)
+    with np.load(summary["attack_embeddings"], allow_pickle=False) as z:
+        X, keys, gender = z["embeddings"], [str(k) for k in z["keys"]], list(z["gender"])
+    cell = GridLayout(summary["output"]).cell("study", Protection.random(block_size))
+    rec_keys, rec = cell.read_reconstructed()
+    if rec_keys != keys:
+        raise RuntimeError("the reconstructions do not follow the attacked samples' order")
+    labels = parse_gender(gender)
+    smaller = min(int(np.sum(labels == c)) for c in (0, 1))
+    # the demo has few faces of one gender: as many folds as the smaller gender allows
+    table = leakage_table(X, gender, keys=keys, block_sizes=(block_size,), reconstructed=rec,
+                          n_splits=max(2, min(10, smaller)), progress=False)
+    markdown = format_table(table)
+    atomic_write_text(output / "gender.md", markdown + "\n")
+    atomic_write_text(output / "gender.csv", table.to_csv(index=False))
+    plot_leakage(table, output / "gender.png", title="Gender prediction, demo faces (dlib)")
+    return markdown, [output / "gender.md", output / "gender.csv", output / "gender.png"]

@@ -233,19 +233,18 @@ def reversibility_success_rate(attack_scores, negatives, positives=None, fmrs=DE
 # --------------------------------------------------------------------------- score files
 
 
-def protection_metadata(model, block_size=None, moved_blocks=None, variant="study",
-                        comparison="type-I"):
+def protection_metadata(model, protection=None, variant="study", comparison="type-I"):
     """The ``facerev_*`` label columns for one protection setting (attack rows).
 
     Parameters
     ----------
     model : str
         Attacked extractor, e.g. ``"arcface"``, ``"dlib"``.
-    block_size : int or None
-        PE-MIU block size K; ``None`` for unprotected templates (written ``"none"``).
-    moved_blocks : int, str or None
-        Permutation complexity P (blocks moved); ``"random"`` for per-template random
-        shuffles; ``None`` gives ``0`` when unprotected and ``"random"`` otherwise.
+    protection : Protection, str or None
+        The setting (:class:`~bob_facerev.protection.setting.Protection` or its name); its
+        :meth:`~bob_facerev.protection.setting.Protection.labels` give K (``"none"``
+        unprotected) and P (``"0"`` unprotected, ``"random"`` per template);
+        :meth:`~bob_facerev.protection.setting.Protection.from_labels` reads them back.
     variant : str
         Attack variant, e.g. ``"study"`` (generator applied as in the paper) or
         ``"deshuffle"`` (block order restored first); a column group of the table.
@@ -257,17 +256,11 @@ def protection_metadata(model, block_size=None, moved_blocks=None, variant="stud
     dict
         ``{column: value}`` for :func:`write_vuln_scores`'s ``metadata``.
     """
-    if block_size is None and moved_blocks not in (None, 0):
-        raise ValueError(
-            f"moved_blocks={moved_blocks!r} without a block_size: unprotected templates move "
-            "no block; give block_size=K for a PE-MIU protection"
-        )
-    if moved_blocks is None:
-        moved_blocks = 0 if block_size is None else "random"
+    from ..protection.setting import Protection
+
     return {
         "facerev_model": str(model),
-        "facerev_block_size": "none" if block_size is None else str(int(block_size)),
-        "facerev_moved_blocks": str(moved_blocks),
+        **Protection.parse(protection).labels(),
         "facerev_variant": str(variant),
         "facerev_comparison": str(comparison),
     }
@@ -482,7 +475,8 @@ def write_four_column_scores(path, claimed_ids, real_ids, labels, scores):
 def export_measure_files(csv_path, out_dir=None):
     """Write the plain-text score files of a CSV vulnerability score file.
 
-    For ``<dir>/<stem>.csv`` writes into ``out_dir`` (default ``<dir>``):
+    For ``<dir>/<stem>.csv`` writes into ``out_dir`` (default ``<dir>``; the names are
+    :func:`bob_facerev.experiment_layout.measure_files`):
 
     * ``<stem>-bonafide.txt``, ``<stem>-attack.txt``: bob.measure 2-column files, bona fide
       genuine (1) vs impostor (-1), and attack (1) vs the same impostors (-1), for
@@ -496,17 +490,17 @@ def export_measure_files(csv_path, out_dir=None):
     dict
         ``{"bonafide": path, "attack": path, "bonafide_4col": path, "attack_4col": path}``.
     """
-    csv_path = Path(csv_path)
-    out_dir = csv_path.parent if out_dir is None else Path(out_dir)
-    stem = csv_path.name.split(".csv")[0]
+    from ..experiment_layout import measure_files
+
+    names = measure_files(csv_path, out_dir)
     bf, at = read_vuln_scores(csv_path)
     neg, pos = split_bona_fide(bf)
     impostors = bf[bf["probe_subject_id"] != bf["bio_ref_subject_id"]]
     out = {
-        "bonafide": write_measure_scores(out_dir / f"{stem}-bonafide.txt", neg, pos),
-        "attack": write_measure_scores(out_dir / f"{stem}-attack.txt", neg, at["score"]),
+        "bonafide": write_measure_scores(names["bonafide"], neg, pos),
+        "attack": write_measure_scores(names["attack"], neg, at["score"]),
         "bonafide_4col": write_four_column_scores(
-            out_dir / f"{stem}-bonafide.4col.txt",
+            names["bonafide_4col"],
             bf["bio_ref_subject_id"], bf["probe_subject_id"], bf["probe_template_id"],
             bf["score"],
         ),
@@ -515,9 +509,7 @@ def export_measure_files(csv_path, out_dir=None):
     real = list(impostors["probe_subject_id"]) + list(at["bio_ref_subject_id"])
     labels = list(impostors["probe_template_id"]) + list(at["probe_template_id"])
     scores = np.concatenate([impostors["score"].to_numpy(), at["score"].to_numpy()])
-    out["attack_4col"] = write_four_column_scores(
-        out_dir / f"{stem}-attack.4col.txt", claimed, real, labels, scores
-    )
+    out["attack_4col"] = write_four_column_scores(names["attack_4col"], claimed, real, labels, scores)
     return out
 
 

@@ -30,31 +30,10 @@ def demo_config(output, size="full"):
     return cfg
 
 
-def demo_gender(summary, output, block_size=16):
-    """Gender leakage on the demo: clean, PE-MIU random per template, and reconstructed templates."""
-    import numpy as np
-
-    from ..evaluation.gender import format_table, leakage_table, plot_leakage
-    from ..experiment import Protection, load_reconstructed
-    from ..utils import atomic_write_text
-
-    with np.load(summary["attack_embeddings"], allow_pickle=False) as z:
-        X, keys, gender = z["embeddings"], [str(k) for k in z["keys"]], list(z["gender"])
-    rec_keys, rec = load_reconstructed(summary, Protection(block_size, None))
-    if rec_keys != keys:
-        raise RuntimeError("the reconstructions do not follow the attacked samples' order")
-    from ..evaluation.gender import parse_gender
-
-    labels = parse_gender(gender)
-    smaller = min(int(np.sum(labels == c)) for c in (0, 1))
-    # the demo has few faces of one gender: as many folds as the smaller gender allows
-    table = leakage_table(X, gender, keys=keys, block_sizes=(block_size,), reconstructed=rec,
-                          n_splits=max(2, min(10, smaller)), progress=False)
-    markdown = format_table(table)
-    atomic_write_text(output / "gender.md", markdown + "\n")
-    atomic_write_text(output / "gender.csv", table.to_csv(index=False))
-    plot_leakage(table, output / "gender.png", title="Gender prediction, demo faces (dlib)")
-    return markdown, [output / "gender.md", output / "gender.csv", output / "gender.png"]
+def _gender_block_size(cfg):
+    """K of the demo's gender table: 16 (the full demo), else the grid's first random setting."""
+    random = [p.block_size for p in cfg.protections if p.kind == "random"]
+    return 16 if 16 in random or not random else random[0]
 
 
 @click.command(
@@ -83,7 +62,9 @@ def demo(output, size, dask_client, **kwargs):
 
     from pathlib import Path
 
+    from ..evaluation.report import demo_gender
     from ..experiment import run_grid
+    from ..experiment_layout import GridLayout
     from .grid import grid_report, load_dask_client
 
     start = time.time()
@@ -102,9 +83,9 @@ def demo(output, size, dask_client, **kwargs):
     finally:
         if client is not None:
             client.close()
-    report = Path(cfg.output) / "report"
+    report = GridLayout(cfg.output).report
     markdown, written = grid_report(summary, report)
-    gender_md, gender_files = demo_gender(summary, report)
+    gender_md, gender_files = demo_gender(summary, report, block_size=_gender_block_size(cfg))
     click.echo(markdown)
     click.echo("\n# Gender prediction accuracy (demo: a handful of faces, for the mechanics only)\n")
     click.echo(gender_md)

@@ -52,6 +52,7 @@ def grid(config, output, dask_client, fmrs, force, **kwargs):
     output folder: run the command again to resume after an interruption.
     """
     from ..experiment import GridConfig, run_grid, validate_grid
+    from ..experiment_layout import GridLayout
     from ..utils import check_output_folder
     from .facerev import set_resume_hint
 
@@ -70,7 +71,7 @@ def grid(config, output, dask_client, fmrs, force, **kwargs):
     finally:
         if client is not None:
             client.close()
-    markdown, written = grid_report(summary, f"{cfg.output}/report", fmrs=fmrs or None)
+    markdown, written = grid_report(summary, GridLayout(cfg.output).report, fmrs=fmrs or None)
     click.echo(markdown)
     for p in written:
         click.echo(f"wrote {p}")

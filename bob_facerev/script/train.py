@@ -138,6 +138,7 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
     from clapper.logging import setup
 
     from ..attack.trainer import train_generator
+    from ..protection.setting import Protection
 
     if not logger.handlers:  # -v/-vv/-vvv set the level; show the epoch summaries on the console
         setup("bob_facerev")
@@ -175,7 +176,7 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
     try:
         result = train_generator(
             training_set, output, model=model, id_model=id_model, id_checkpoint=id_checkpoint,
-            protection=protection, block_size=block_size, moved_blocks=moved_blocks,
+            protection=Protection.from_kind(protection, block_size, moved_blocks),
             protection_seed=protection_seed, epochs=epochs, batch_size=batch_size, lr=lr,
             lr_step=lr_step, lr_gamma=lr_gamma, w_ssim=w_ssim, w_id=w_id, seed=seed,
             split_seed=split_seed, validation_fraction=validation_fraction, max_samples=max_samples,

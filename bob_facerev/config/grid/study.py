@@ -19,7 +19,7 @@ Set-up (once)::
 bona_fide_database = "facerev-lfw-view2"
 attack_database = "facerev-lfw-attack"  # one image per identity, gender-balanced
 training_database = "facerev-ffhq"
-protections = None  # the study's grid (bob_facerev.experiment.study_grid)
+protections = None  # the study's grid (bob_facerev.protection.setting.study_grid)
 variants = ("study", "deshuffle")  # add "protected" for generators trained on protected templates
 verification_block_sizes = (16, 32, 64, 128)
 train = dict(epochs=100, batch_size=32, lr=1e-3, lr_step=10, lr_gamma=0.5, w_ssim=0.1,
