@@ -169,7 +169,9 @@ def test_lfw_with_face_less_photos_no_dask(tmp_path, lfw, fallback, caplog):
         score_file = _run(tmp_path, lfw, fallback)
     scores = _check(score_file, fallback, caplog)
     if fallback:
-        assert "fallback eyes" in caplog.text
+        # the per-sample warnings come from the crop step's worker processes (not captured
+        # here); the run's summary counts the fallback crops
+        assert "cropped at the fallback geometry" in caplog.text
         assert all(np.isfinite(s) for s in scores.values())
 
 
