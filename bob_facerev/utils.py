@@ -8,7 +8,8 @@ never a half-written file. :func:`atomic_write_text` and :func:`atomic_savez` ar
 cases built on it.
 
 :func:`data_cache` is the one place that says where derived data (embedding caches, trained
-generators of the benchmarks) lives by default.
+generators of the benchmarks) lives by default; :func:`resolve_device` the one place that turns
+``"auto"`` into a torch device (the extractor, the reconstruction transformer, the trainer).
 
 The module imports only the standard library (numpy when it is used), so that command-line
 modules can use it without slowing ``bob facerev --help``.
@@ -183,6 +184,25 @@ def lazy_exports(package, exports):
 #: environment variable and ``bob config`` key of the data cache folder (:func:`data_cache`)
 CACHE_ENV = "FACEREV_CACHE"
 CACHE_KEY = "bob_facerev.cache"
+
+
+def resolve_device(device=None):
+    """The torch device to compute on: ``None`` or ``"auto"`` is CUDA when available, else CPU.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``None``/``"auto"``, or anything :class:`torch.device` accepts (``"cpu"``, ``"cuda:1"``).
+
+    Returns
+    -------
+    torch.device
+    """
+    import torch
+
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def data_cache(*parts):

@@ -25,14 +25,6 @@ def _configured_checkpoint():
     return path
 
 
-def _auto_device(device):
-    import torch
-
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class Reconstruct(TransformerMixin, BaseEstimator):
     """Turns face embeddings back into face images with a trained generator.
 
@@ -52,7 +44,8 @@ class Reconstruct(TransformerMixin, BaseEstimator):
     batch_size : int
         Embeddings per forward pass.
     device : str or None
-        ``"cpu"``, ``"cuda"``, ... ``None`` picks CUDA when available.
+        ``"cpu"``, ``"cuda"``, ... ``None`` or ``"auto"`` picks CUDA when available
+        (:func:`bob_facerev.utils.resolve_device`).
     half : bool
         Run the generator in float16 autocast (CUDA only).
 
@@ -72,9 +65,10 @@ class Reconstruct(TransformerMixin, BaseEstimator):
 
     def _load(self):
         if getattr(self, "generator_", None) is None:
-            from .trainer import load_generator
+            from ..utils import resolve_device
+            from .checkpoint import load_generator
 
-            device = _auto_device(self.device)
+            device = resolve_device(self.device)
             checkpoint = self.checkpoint or _configured_checkpoint()
             generator, metadata = load_generator(checkpoint, model=self.model, device=device)
             generator.eval()

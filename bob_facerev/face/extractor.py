@@ -87,11 +87,9 @@ class FaceEmbedding(TransformerMixin, BaseEstimator):
     # -- lazy state ------------------------------------------------------------------------
 
     def _device(self):
-        import torch
+        from ..utils import resolve_device
 
-        if self.device is not None:
-            return torch.device(self.device)
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return resolve_device(self.device)
 
     def _use_half(self, device):
         if self.half and device.type != "cuda":
