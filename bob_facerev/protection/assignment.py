@@ -73,6 +73,202 @@ def _solve_small(cost, perm):
 
 
 @numba.njit(cache=True, nogil=True)
+def _column_reduction(cost, rowsol, colsol, v, matches):
+    """Each column to its cheapest row (the last column wins ties for a row); prices ``v``."""
+    n = cost.shape[0]
+    for i in range(n):
+        matches[i] = 0
+        rowsol[i] = -1
+    for j in range(n - 1, -1, -1):
+        cmin = cost[0, j]
+        imin = 0
+        for i in range(1, n):
+            if cost[i, j] < cmin:
+                cmin = cost[i, j]
+                imin = i
+        v[j] = cmin
+        matches[imin] += 1
+        if matches[imin] == 1:
+            rowsol[imin] = j
+            colsol[j] = imin
+        elif v[j] < v[rowsol[imin]]:
+            j1 = rowsol[imin]
+            rowsol[imin] = j
+            colsol[j] = imin
+            colsol[j1] = -1
+        else:
+            colsol[j] = -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _reduction_transfer(cost, rowsol, v, matches, free):
+    """Reduction transfer from rows assigned once; the free rows into ``free``, their count
+    returned."""
+    n = cost.shape[0]
+    big = np.inf
+    numfree = 0
+    for i in range(n):
+        if matches[i] == 0:
+            free[numfree] = i
+            numfree += 1
+        elif matches[i] == 1:
+            j1 = rowsol[i]
+            hmin = big
+            for j in range(n):
+                if j != j1:
+                    h = cost[i, j] - v[j]
+                    if h < hmin:
+                        hmin = h
+            if hmin < big:
+                v[j1] -= hmin
+    return numfree
+
+
+@numba.njit(cache=True, nogil=True)
+def _augmenting_row_reduction(cost, rowsol, colsol, v, free, numfree):
+    """One round of augmenting row reduction over the ``numfree`` rows of ``free``; returns the
+    number of rows left free (at the start of ``free``).
+
+    Each row takes its column of least reduced cost and lowers that price to its second least,
+    displacing the previous owner. The number of steps is capped (float decrements may be tiny);
+    rows left over are augmented by :func:`_augment`.
+    """
+    n = cost.shape[0]
+    big = np.inf
+    max_steps = 4 * n * n
+    k = 0
+    prvnumfree = numfree
+    numfree = 0
+    steps = 0
+    while k < prvnumfree:
+        i = free[k]
+        k += 1
+        steps += 1
+        if steps > max_steps:
+            free[numfree] = i
+            numfree += 1
+            continue
+        umin = cost[i, 0] - v[0]
+        j1 = 0
+        j2 = 0
+        usubmin = big
+        for j in range(1, n):
+            h = cost[i, j] - v[j]
+            if h < usubmin:
+                if h >= umin:
+                    usubmin = h
+                    j2 = j
+                else:
+                    usubmin = umin
+                    umin = h
+                    j2 = j1
+                    j1 = j
+        i0 = colsol[j1]
+        lowered = umin < usubmin
+        if lowered:
+            v[j1] -= usubmin - umin
+        elif i0 > -1:
+            # tie: take the second column instead (same reduced cost)
+            j1 = j2
+            i0 = colsol[j2]
+        rowsol[i] = j1
+        colsol[j1] = i
+        if i0 > -1:
+            rowsol[i0] = -1
+            if lowered:
+                k -= 1
+                free[k] = i0
+            else:
+                free[numfree] = i0
+                numfree += 1
+    return numfree
+
+
+@numba.njit(cache=True, nogil=True)
+def _shortest_path(cost, colsol, v, d, pred, collist, freerow):
+    """Dijkstra search on reduced costs from ``freerow`` to a free column.
+
+    Returns ``(endofpath, last, dmin)``: the free column reached (-1 if the search could not
+    proceed: non-finite costs), the last position of ``collist`` scanned before the final
+    distance, and that distance.
+    """
+    n = cost.shape[0]
+    for j in range(n):
+        d[j] = cost[freerow, j] - v[j]
+        pred[j] = freerow
+        collist[j] = j
+    low = 0
+    up = 0
+    last = 0
+    endofpath = -1
+    dmin = 0.0
+    while endofpath == -1:
+        if up == low:
+            # next set of columns at the minimum distance
+            last = low - 1
+            dmin = d[collist[up]]
+            up += 1
+            for k in range(up, n):
+                j = collist[k]
+                h = d[j]
+                if h <= dmin:
+                    if h < dmin:
+                        up = low
+                        dmin = h
+                    collist[k] = collist[up]
+                    collist[up] = j
+                    up += 1
+            if not dmin < np.inf:
+                return -1, last, dmin
+            for k in range(low, up):
+                if colsol[collist[k]] < 0:
+                    endofpath = collist[k]
+                    break
+        if endofpath == -1:
+            # scan a column at the minimum distance: relax through its row
+            j1 = collist[low]
+            low += 1
+            i = colsol[j1]
+            h = cost[i, j1] - v[j1] - dmin
+            for k in range(up, n):
+                j = collist[k]
+                v2 = cost[i, j] - v[j] - h
+                if v2 < d[j]:
+                    pred[j] = i
+                    if v2 == dmin:
+                        if colsol[j] < 0:
+                            endofpath = j
+                            break
+                        collist[k] = collist[up]
+                        collist[up] = j
+                        up += 1
+                    d[j] = v2
+    return endofpath, last, dmin
+
+
+@numba.njit(cache=True, nogil=True)
+def _augment(cost, rowsol, colsol, v, d, pred, collist, freerow):
+    """Insert the free row ``freerow`` along a shortest augmenting path; False if none."""
+    endofpath, last, dmin = _shortest_path(cost, colsol, v, d, pred, collist, freerow)
+    if endofpath == -1:
+        return False
+    # update the prices of the columns scanned before the last distance
+    for k in range(last + 1):
+        j1 = collist[k]
+        v[j1] += d[j1] - dmin
+    # flip the assignment along the path
+    while True:
+        i = pred[endofpath]
+        colsol[endofpath] = i
+        j1 = endofpath
+        endofpath = rowsol[i]
+        rowsol[i] = j1
+        if i == freerow:
+            break
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
 def _solve(cost, perm, fwork, iwork):
     """Solve one ``(n, n)`` assignment problem in place (Jonker-Volgenant, LAPJV).
 
@@ -98,177 +294,18 @@ def _solve(cost, perm, fwork, iwork):
     ok : bool
         False only if the search could not proceed (non-finite costs); ``perm`` is then invalid.
     """
-    n = cost.shape[0]
-    v = fwork[0]
-    d = fwork[1]
-    rowsol = perm
-    colsol = iwork[0]
-    free = iwork[1]
-    collist = iwork[2]
-    pred = iwork[3]
-    matches = iwork[4]
-    big = np.inf
-    if n <= 4:
+    if cost.shape[0] <= 4:
         return _solve_small(cost, perm)
-
-    # column reduction: each column to its cheapest row (the last column wins ties for a row)
-    for i in range(n):
-        matches[i] = 0
-        rowsol[i] = -1
-    for j in range(n - 1, -1, -1):
-        cmin = cost[0, j]
-        imin = 0
-        for i in range(1, n):
-            if cost[i, j] < cmin:
-                cmin = cost[i, j]
-                imin = i
-        v[j] = cmin
-        matches[imin] += 1
-        if matches[imin] == 1:
-            rowsol[imin] = j
-            colsol[j] = imin
-        elif v[j] < v[rowsol[imin]]:
-            j1 = rowsol[imin]
-            rowsol[imin] = j
-            colsol[j] = imin
-            colsol[j1] = -1
-        else:
-            colsol[j] = -1
-
-    # reduction transfer from rows assigned once; collect the free rows
-    numfree = 0
-    for i in range(n):
-        if matches[i] == 0:
-            free[numfree] = i
-            numfree += 1
-        elif matches[i] == 1:
-            j1 = rowsol[i]
-            hmin = big
-            for j in range(n):
-                if j != j1:
-                    h = cost[i, j] - v[j]
-                    if h < hmin:
-                        hmin = h
-            if hmin < big:
-                v[j1] -= hmin
-
-    # augmenting row reduction, two rounds. Each row takes its column of least reduced cost and
-    # lowers that price to its second least, displacing the previous owner. The number of steps
-    # is capped (float decrements may be tiny); rows left over are augmented below.
-    max_steps = 4 * n * n
+    v, d = fwork[0], fwork[1]
+    rowsol, colsol, free, collist, pred, matches = (perm, iwork[0], iwork[1], iwork[2], iwork[3],
+                                                    iwork[4])
+    _column_reduction(cost, rowsol, colsol, v, matches)
+    numfree = _reduction_transfer(cost, rowsol, v, matches, free)
     for _ in range(2):
-        k = 0
-        prvnumfree = numfree
-        numfree = 0
-        steps = 0
-        while k < prvnumfree:
-            i = free[k]
-            k += 1
-            steps += 1
-            if steps > max_steps:
-                free[numfree] = i
-                numfree += 1
-                continue
-            umin = cost[i, 0] - v[0]
-            j1 = 0
-            j2 = 0
-            usubmin = big
-            for j in range(1, n):
-                h = cost[i, j] - v[j]
-                if h < usubmin:
-                    if h >= umin:
-                        usubmin = h
-                        j2 = j
-                    else:
-                        usubmin = umin
-                        umin = h
-                        j2 = j1
-                        j1 = j
-            i0 = colsol[j1]
-            lowered = umin < usubmin
-            if lowered:
-                v[j1] -= usubmin - umin
-            elif i0 > -1:
-                # tie: take the second column instead (same reduced cost)
-                j1 = j2
-                i0 = colsol[j2]
-            rowsol[i] = j1
-            colsol[j1] = i
-            if i0 > -1:
-                rowsol[i0] = -1
-                if lowered:
-                    k -= 1
-                    free[k] = i0
-                else:
-                    free[numfree] = i0
-                    numfree += 1
-
-    # augment the remaining free rows by shortest paths
+        numfree = _augmenting_row_reduction(cost, rowsol, colsol, v, free, numfree)
     for f in range(numfree):
-        freerow = free[f]
-        for j in range(n):
-            d[j] = cost[freerow, j] - v[j]
-            pred[j] = freerow
-            collist[j] = j
-        low = 0
-        up = 0
-        last = 0
-        endofpath = -1
-        dmin = 0.0
-        while endofpath == -1:
-            if up == low:
-                # next set of columns at the minimum distance
-                last = low - 1
-                dmin = d[collist[up]]
-                up += 1
-                for k in range(up, n):
-                    j = collist[k]
-                    h = d[j]
-                    if h <= dmin:
-                        if h < dmin:
-                            up = low
-                            dmin = h
-                        collist[k] = collist[up]
-                        collist[up] = j
-                        up += 1
-                if not dmin < big:
-                    return False
-                for k in range(low, up):
-                    if colsol[collist[k]] < 0:
-                        endofpath = collist[k]
-                        break
-            if endofpath == -1:
-                # scan a column at the minimum distance: relax through its row
-                j1 = collist[low]
-                low += 1
-                i = colsol[j1]
-                h = cost[i, j1] - v[j1] - dmin
-                for k in range(up, n):
-                    j = collist[k]
-                    v2 = cost[i, j] - v[j] - h
-                    if v2 < d[j]:
-                        pred[j] = i
-                        if v2 == dmin:
-                            if colsol[j] < 0:
-                                endofpath = j
-                                break
-                            collist[k] = collist[up]
-                            collist[up] = j
-                            up += 1
-                        d[j] = v2
-        # update the prices of the columns scanned before the last distance
-        for k in range(last + 1):
-            j1 = collist[k]
-            v[j1] += d[j1] - dmin
-        # flip the assignment along the path
-        while True:
-            i = pred[endofpath]
-            colsol[endofpath] = i
-            j1 = endofpath
-            endofpath = rowsol[i]
-            rowsol[i] = j1
-            if i == freerow:
-                break
+        if not _augment(cost, rowsol, colsol, v, d, pred, collist, free[f]):
+            return False
     return True
 
 
