@@ -271,6 +271,54 @@ def lfw_protocols(images, pairs, genders, annotations=None, pick="first", seed=2
     }
 
 
+def _check_pairs(root, pairs_file, pairs, images):
+    """Refuse a ``pairs.txt`` naming images that are not in the folder."""
+    missing = []
+    for k, (fold, n1, i1, n2, i2) in enumerate(pairs):
+        for name, i in ((n1, i1), (n2, i2)):
+            if i not in images.get(name, ()):
+                missing.append(f"line {k + 2}: {root / image_path(name, i)}")
+    if missing:
+        raise ValueError(
+            f"{pairs_file} names {len(missing)} image(s) missing from {root}: "
+            + "; ".join(missing[:10])
+            + (" ..." if len(missing) > 10 else "")
+            + ". Is this the right LFW folder for this pairs.txt?"
+        )
+
+
+def _check_images(root, paths, progress):
+    """Refuse unreadable images (:func:`check_image` on each)."""
+    from tqdm import tqdm
+
+    unreadable = []
+    for path in tqdm(paths, desc="checking LFW images", disable=not progress, unit="img"):
+        try:
+            check_image(root / path)
+        except ValueError as e:
+            unreadable.append(str(e))
+    if unreadable:
+        raise ValueError(f"{len(unreadable)} unreadable image(s) in {root}: " + "; ".join(unreadable[:10]))
+
+
+def _counts(images, paths, pairs, genders, protocols, annotations):
+    """The manifest's ``summary``: identities, images, pairs, protocol sizes, genders."""
+    counts = {
+        "identities": len(images),
+        "images": len(paths),
+        "pairs": len(pairs),
+        "genuine_pairs": sum(p[1] == p[3] for p in pairs),
+        "folds": len({p[0] for p in pairs}),
+        "attack": len(protocols["attack"]["dev/for_probing.csv"]),
+        "attack-balanced": len(protocols["attack-balanced"]["dev/for_probing.csv"]),
+        "male_identities": sum(genders.get(n) == "M" for n in images),
+        "female_identities": sum(genders.get(n) == "F" for n in images),
+    }
+    if annotations is not None:
+        counts["no_face"] = sum(v is None for v in annotations.values())
+    return counts
+
+
 def build_lfw(root, output=None, annotate=False, pick="first", seed=2021, n_per_gender=None, balance="random", progress=True):
     """Validate an LFW folder and write its protocols.
 
@@ -298,8 +346,6 @@ def build_lfw(root, output=None, annotate=False, pick="first", seed=2021, n_per_
         Not an LFW folder, missing ``pairs.txt``/name lists, a pair naming a missing image, an
         unreadable image. Nothing is written then.
     """
-    from tqdm import tqdm
-
     root = Path(root).expanduser().absolute()
     images = scan_lfw(root)
     pairs_file = find_file(root, "pairs.txt")
@@ -307,44 +353,12 @@ def build_lfw(root, output=None, annotate=False, pick="first", seed=2021, n_per_
     pairs = read_pairs(pairs_file)
     genders = read_genders(male, female)
 
-    missing = []
-    for k, (fold, n1, i1, n2, i2) in enumerate(pairs):
-        for name, i in ((n1, i1), (n2, i2)):
-            if i not in images.get(name, ()):
-                missing.append(f"line {k + 2}: {root / image_path(name, i)}")
-    if missing:
-        raise ValueError(
-            f"{pairs_file} names {len(missing)} image(s) missing from {root}: "
-            + "; ".join(missing[:10])
-            + (" ..." if len(missing) > 10 else "")
-            + ". Is this the right LFW folder for this pairs.txt?"
-        )
-
+    _check_pairs(root, pairs_file, pairs, images)
     paths = [image_path(n, i) for n, numbers in images.items() for i in numbers]
-    unreadable = []
-    for path in tqdm(paths, desc="checking LFW images", disable=not progress, unit="img"):
-        try:
-            check_image(root / path)
-        except ValueError as e:
-            unreadable.append(str(e))
-    if unreadable:
-        raise ValueError(f"{len(unreadable)} unreadable image(s) in {root}: " + "; ".join(unreadable[:10]))
-
+    _check_images(root, paths, progress)
     annotations = annotate_images(root, paths, progress) if annotate else None
     protocols = lfw_protocols(images, pairs, genders, annotations, pick, seed, n_per_gender, balance)
-    counts = {
-        "identities": len(images),
-        "images": len(paths),
-        "pairs": len(pairs),
-        "genuine_pairs": sum(p[1] == p[3] for p in pairs),
-        "folds": len({p[0] for p in pairs}),
-        "attack": len(protocols["attack"]["dev/for_probing.csv"]),
-        "attack-balanced": len(protocols["attack-balanced"]["dev/for_probing.csv"]),
-        "male_identities": sum(genders.get(n) == "M" for n in images),
-        "female_identities": sum(genders.get(n) == "F" for n in images),
-    }
-    if annotations is not None:
-        counts["no_face"] = sum(v is None for v in annotations.values())
+    counts = _counts(images, paths, pairs, genders, protocols, annotations)
     manifest = {
         "database": "lfw",
         "source": str(root),
