@@ -25,7 +25,8 @@ from PIL import Image
 
 def main():
     from bob_facerev.attack.dataset import save_training_set
-    from bob_facerev.attack.trainer import read_checkpoint, train_generator
+    from bob_facerev.attack.checkpoint import read_generator_checkpoint
+    from bob_facerev.attack.trainer import train_generator
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -62,7 +63,7 @@ def main():
         print(f"epoch {row['epoch']}: train {row['train_total']:.5f} val {row['val_total']:.5f} "
               f"(mse {row['val_mse']:.5f}) {row['images_per_s']:.0f} images/s, "
               f"data wait {100 * row['data_wait_share']:.1f} %", flush=True)
-    state = read_checkpoint(result["best"])
+    state = read_generator_checkpoint(result["best"])
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in state["generator"].items()}
     buf = io.BytesIO()
     torch.save(weights, buf)

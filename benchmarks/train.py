@@ -1,6 +1,6 @@
 """Training speed of the reconstruction attack: images/s per step and the share of time waiting for data.
 
-Runs the trainer's own epoch loop (``bob_facerev.attack.trainer._run_epoch``: DataLoader, uint8 faces
+Runs the trainer's own epoch loop (``bob_facerev.attack.epoch.run_epoch``: DataLoader, uint8 faces
 converted on the device, generator, loss, Adam step) for a few steps in three settings:
 
 * ``no ID``: MSE + SSIM only;
@@ -58,7 +58,7 @@ def main():
     from bob_facerev.attack.dataset import ReconstructionDataset
     from bob_facerev.attack.generator import Generator
     from bob_facerev.attack.losses import ReconstructionLoss
-    from bob_facerev.attack.trainer import _run_epoch, compute_id_targets
+    from bob_facerev.attack.epoch import compute_id_targets, run_epoch
     from bob_facerev.face.network import load_embedding_network
 
     device = torch.device(args.device)
@@ -93,8 +93,8 @@ def main():
         timed = torch.utils.data.Subset(ds, range(args.batch_size * args.warmup, len(ds)))
         kw = dict(batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
                   generator=torch.Generator().manual_seed(0), pin_memory=device.type == "cuda")
-        _run_epoch(gen, loss, torch.utils.data.DataLoader(warm, **kw), device, targets, opt, scaler, amp)
-        terms, count, wait, seconds = _run_epoch(
+        run_epoch(gen, loss, torch.utils.data.DataLoader(warm, **kw), device, targets, opt, scaler, amp)
+        terms, count, wait, seconds = run_epoch(
             gen, loss, torch.utils.data.DataLoader(timed, **kw), device, targets, opt, scaler, amp
         )
         rows.append((name, count / seconds, wait / seconds, t_targets))

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from bob_facerev.attack.checkpoint import load_generator, read_generator_checkpoint
 from bob_facerev.attack.dataset import (
     ReconstructionDataset,
     load_training_set,
@@ -18,7 +19,7 @@ from bob_facerev.attack.dataset import (
 )
 from bob_facerev.attack.generator import Generator
 from bob_facerev.attack.losses import ReconstructionLoss
-from bob_facerev.attack.trainer import load_generator, read_checkpoint, train_generator
+from bob_facerev.attack.trainer import train_generator
 from bob_facerev.protection.setting import Protection
 
 
@@ -300,7 +301,7 @@ def test_load_generator_and_refusals(quick_run, tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_generator(tmp_path / "missing.pt")
     with pytest.raises(FileNotFoundError, match="no best.pt or last.pt"):
-        read_checkpoint(tmp_path)
+        read_generator_checkpoint(tmp_path)
 
 
 # --------------------------------------------------------------------------- command line
@@ -498,7 +499,7 @@ def test_validation_rsr_logged_and_chooses_best(toy_people, tmp_path):
     with open(tmp_path / "run" / "log.csv") as f:
         rows = list(csv.DictReader(f))
     assert float(rows[0]["val_type1_fmr10"]) == pytest.approx(history[0]["val_type1_fmr10"])
-    meta = read_checkpoint(tmp_path / "run" / "best.pt")["metadata"]
+    meta = read_generator_checkpoint(tmp_path / "run" / "best.pt")["metadata"]
     assert meta["recipe"]["select"] == "type1@0.1" and meta["threshold_source"] == "given"
     assert meta["recipe"]["thresholds"] == {"0.001": 2.0, "0.01": -2.0, "0.1": 0.0}
     with pytest.raises(ValueError, match="select_fmr"):
@@ -515,21 +516,21 @@ def test_early_stopping_keeps_the_epoch_with_the_best_validation_rsr(toy_set, tm
         value = next(scripted)
         return {"val_type1_fmr0.1": value, "val_type2_fmr0.1": float("nan")}
 
-    monkeypatch.setattr(trainer, "_epoch_rsr", fake_rsr)
+    monkeypatch.setattr(trainer, "epoch_rsr", fake_rsr)
     result = train_generator(toy_set, tmp_path / "stop", epochs=10, w_id=0, patience=3,
                              attacked_network=Tiny16(), thresholds={0.001: 0.5}, **FAST)
     assert [r["val_type1_fmr0.1"] for r in result["history"]] == [0.2, 0.6, 0.4, 0.5, 0.3]
     assert result["best_epoch"] == 2 and result["stopped_early"]
     assert [r["best"] for r in result["history"]] == [1, 1, 0, 0, 0]
-    best = read_checkpoint(tmp_path / "stop" / "best.pt")
+    best = read_generator_checkpoint(tmp_path / "stop" / "best.pt")
     assert best["epoch"] == 2
     # best.pt holds the weights of epoch 2: those of a straight 2-epoch run (deterministic on CPU)
-    monkeypatch.setattr(trainer, "_epoch_rsr", lambda *a, **k: {})
+    monkeypatch.setattr(trainer, "epoch_rsr", lambda *a, **k: {})
     train_generator(toy_set, tmp_path / "two", epochs=2, w_id=0, **FAST)
-    two = read_checkpoint(tmp_path / "two" / "last.pt")
+    two = read_generator_checkpoint(tmp_path / "two" / "last.pt")
     for k in two["generator"]:
         assert torch.equal(best["generator"][k], two["generator"][k]), k
-    last = read_checkpoint(tmp_path / "stop" / "last.pt")
+    last = read_generator_checkpoint(tmp_path / "stop" / "last.pt")
     assert last["epoch"] == 5
     assert not torch.equal(last["generator"]["head.0.weight"], best["generator"]["head.0.weight"])
     # resuming a stopped run trains no further
@@ -542,7 +543,7 @@ def test_flips_weight_decay_and_cosine_loss_in_training(toy_set, tmp_path):
     result = train_generator(toy_set, tmp_path / "flip", epochs=1, flip=True, weight_decay=0.01,
                              id_loss="cosine", w_id=1.0, id_network=_tiny_id(),
                              attacked_network=Tiny16(), **FAST)
-    state = read_checkpoint(tmp_path / "flip" / "last.pt")
+    state = read_generator_checkpoint(tmp_path / "flip" / "last.pt")
     recipe = state["metadata"]["recipe"]
     assert (recipe["flip"], recipe["weight_decay"], recipe["id_loss"], recipe["optimizer"]) == \
         (True, 0.01, "cosine", "AdamW")
@@ -611,7 +612,7 @@ def test_recipe_comparison_runs_quick(tmp_path):
         for fmr in ("0.1", "1", "10"):
             assert 0 <= r[f"test_type1_fmr{fmr}"] <= 1 and 0 <= r[f"test_type2_fmr{fmr}"] <= 1
         assert 1 <= r["best_epoch"] <= r["epochs_run"] == 2
-    flip = read_checkpoint(tmp_path / "dlib" / "study-wid1-flip" / "last.pt")["metadata"]["recipe"]
+    flip = read_generator_checkpoint(tmp_path / "dlib" / "study-wid1-flip" / "last.pt")["metadata"]["recipe"]
     assert flip["flip"] is True and flip["select"] == "type1@0.001"
     assert (tmp_path / "recipes.md").read_text().count("| dlib") == 4
 

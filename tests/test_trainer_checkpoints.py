@@ -9,7 +9,8 @@ import torch
 
 from bob_facerev.attack import trainer
 from bob_facerev.attack.dataset import save_training_set
-from bob_facerev.attack.trainer import read_checkpoint, train_generator
+from bob_facerev.attack.checkpoint import read_generator_checkpoint
+from bob_facerev.attack.trainer import train_generator
 
 FAST = dict(batch_size=4, validation_fraction=0.25, progress=False, grid_size=2, w_id=0)
 
@@ -48,7 +49,7 @@ def test_checkpoints_every_n_epochs_and_the_last(toy_set, tmp_path, monkeypatch)
     with open(tmp_path / "run" / "log.csv") as f:
         assert len(list(csv.DictReader(f))) == 5
     # best.pt holds the weights of the best epoch, not of the epoch it was written at
-    best = read_checkpoint(tmp_path / "run" / "best.pt")
+    best = read_generator_checkpoint(tmp_path / "run" / "best.pt")
     assert best["epoch"] == res["best_epoch"]
     losses = [h["val_total"] for h in res["history"]]
     assert res["best_epoch"] == int(np.argmin(losses)) + 1

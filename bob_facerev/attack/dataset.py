@@ -201,6 +201,34 @@ def split_indices(n, validation_fraction=0.1, seed=2021):
     return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
 
 
+def training_set_model(data, model, path):
+    """The extractor of a loaded training set's embeddings: ``model``, else its metadata's; refused
+    when they disagree or neither says."""
+    data_model = data["metadata"].get("model")
+    model = model if model is not None else data_model
+    if model is None:
+        raise ValueError(f"training set {os.fspath(path)!r} does not say which extractor made its "
+                         "embeddings: pass model=... (e.g. 'dlib')")
+    if data_model is not None and str(data_model) != str(model):
+        raise ValueError(f"training set {os.fspath(path)!r} holds {data_model!r} embeddings, but "
+                         f"model={model!r} was asked: use a training set built with {model!r}")
+    return model
+
+
+def training_split(data, max_samples=None, validation_fraction=0.1, split_seed=2021):
+    """``(split, train_idx, val_idx)`` of a loaded training set: the file's own split
+    (``"file"``, e.g. FFHQ's seeded 90/10) when it has one and all samples are used, else a random
+    one (``"random"``, :func:`split_indices`) of at most ``max_samples`` samples."""
+    n_file = len(data["embeddings"])
+    used = np.arange(n_file)
+    if max_samples is not None and int(max_samples) < n_file:
+        used = np.sort(np.random.RandomState(split_seed).permutation(n_file)[: int(max_samples)])
+    if data["validation"] is not None and max_samples is None:
+        return "file", np.flatnonzero(~data["validation"]), np.flatnonzero(data["validation"])
+    train_pos, val_pos = split_indices(len(used), validation_fraction, split_seed)
+    return "random", used[train_pos], used[val_pos]
+
+
 class ReconstructionDataset:
     """Torch map-style dataset of ``(face, embedding)`` pairs held in memory.
 
@@ -345,8 +373,6 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
     """
     import logging
 
-    from ..face.crop import to_attack_size
-
     samples, is_validation = _as_samples(samples)
     if not samples:
         raise ValueError("build_training_set got no samples")
@@ -357,37 +383,23 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
     steps = [step for _, step in transformer.steps]
     cropper, embedders = steps[0], steps[1:]
 
-    faces, embeddings, keys, validation, subjects = [], [], [], [], []
+    rows = []  # (face, embedding, key, is_validation, subject) of each sample with a face
     it = range(0, len(samples), batch_size)
     if progress:
         from tqdm import tqdm
 
         it = tqdm(it, desc=f"crop + embed ({model})", unit="batch")
-    skipped = 0
     for start in it:
-        chunk = samples[start : start + batch_size]
-        crops = cropper.transform(chunk)
-        X = crops
-        for step in embedders:
-            X = step.transform(X)
-        if len(X) != len(chunk):
-            raise ValueError(f"the embedding pipeline returned {len(X)} samples for {len(chunk)}")
-        for i, (sample, crop, emb) in enumerate(zip(chunk, crops, X)):
-            crop, emb = getattr(crop, "data", crop), getattr(emb, "data", emb)
-            if crop is None or emb is None:
-                skipped += 1
-                continue
-            faces.append(to_attack_size(crop))
-            embeddings.append(np.asarray(emb, dtype=np.float32).reshape(-1))
-            keys.append(str(getattr(sample, "key", start + i)))
-            validation.append(is_validation[start + i])
-            subjects.append(str(getattr(sample, "subject_id", "")))
+        rows += _crop_and_embed(samples[start : start + batch_size], cropper, embedders, start,
+                                is_validation)
+    skipped = len(samples) - len(rows)
     if skipped:
         logging.getLogger(__name__).warning(
             "build_training_set: no face found in %d of %d samples (left out)", skipped, len(samples)
         )
-    if not faces:
+    if not rows:
         raise ValueError("build_training_set: no face found in any sample")
+    faces, embeddings, keys, validation, subjects = (list(column) for column in zip(*rows))
     save_training_set(
         output,
         np.stack(faces).astype(np.uint8),
@@ -399,6 +411,28 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
         subjects=subjects if all(subjects) and has_identities(subjects) else None,
     )
     return os.fspath(output)
+
+
+def _crop_and_embed(chunk, cropper, embedders, start, is_validation):
+    """``(face, embedding, key, is_validation, subject)`` of the samples of ``chunk`` (which starts
+    at ``start``) where a face was found."""
+    from ..face.crop import to_attack_size
+
+    crops = cropper.transform(chunk)
+    X = crops
+    for step in embedders:
+        X = step.transform(X)
+    if len(X) != len(chunk):
+        raise ValueError(f"the embedding pipeline returned {len(X)} samples for {len(chunk)}")
+    rows = []
+    for i, (sample, crop, emb) in enumerate(zip(chunk, crops, X)):
+        crop, emb = getattr(crop, "data", crop), getattr(emb, "data", emb)
+        if crop is None or emb is None:
+            continue
+        rows.append((to_attack_size(crop), np.asarray(emb, dtype=np.float32).reshape(-1),
+                     str(getattr(sample, "key", start + i)), is_validation[start + i],
+                     str(getattr(sample, "subject_id", ""))))
+    return rows
 
 
 def _as_samples(samples):

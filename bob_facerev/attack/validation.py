@@ -224,3 +224,54 @@ def thresholds_from_embeddings(embeddings, subjects, fmrs=DEFAULT_FMRS, max_impo
         i, j = i[pick], j[pick]
     negatives = np.einsum("nd,nd->n", x[i], x[j])
     return {row["fmr"]: row["threshold"] for row in fmr_thresholds(negatives, fmrs)}
+
+
+# --------------------------------------------------------------------------- the trainer's choices
+
+
+def selection_score(val_terms, rsr, select_fmr):
+    """The score ``best.pt`` maximises: ``(type-I RSR at select_fmr, -validation loss)`` with
+    thresholds, else ``(-validation loss,)``."""
+    loss = -float(val_terms["total"])
+    if not rsr:
+        return [loss]
+    return [float(rsr[rsr_column("type1", select_fmr)]), loss]
+
+
+def is_better(score, best):
+    """Whether ``score`` (:func:`selection_score`) beats the best epoch's so far."""
+    previous = best.get("score")
+    if previous is None and best.get("val_loss") is not None:  # checkpoints before the extensions
+        previous = [-best["val_loss"]]
+    return previous is None or list(score) > list(previous)
+
+
+def stop_early(patience, epochs_done, best):
+    """Whether ``patience`` epochs have passed without a better one."""
+    return (patience is not None and best.get("epoch") is not None
+            and epochs_done - int(best["epoch"]) >= int(patience))
+
+
+def epoch_rsr(generator, network, embeddings, data, val_idx, thresholds, device):
+    """The validation RSR columns of one epoch (:func:`validation_rsr`); ``{}`` without
+    thresholds."""
+    if thresholds is None:
+        return {}
+    from .dataset import has_identities
+
+    templates = data["embeddings"][val_idx]
+    templates = templates / np.maximum(np.linalg.norm(templates, axis=1, keepdims=True), 1e-12)
+    subjects = data["subjects"]
+    subjects = subjects[val_idx] if has_identities(subjects) else None
+    return validation_rsr(generator, network, embeddings[val_idx], templates, thresholds, device,
+                          subjects=subjects)
+
+
+def rsr_text(rsr, epoch_bar=None):
+    """``", RSR@0.1% 45.0% ..."`` for the progress line (and the epoch bar); ``""`` without."""
+    if not rsr:
+        return ""
+    text = describe(rsr)
+    if epoch_bar is not None:
+        epoch_bar.set_postfix_str(text)
+    return ", " + text

@@ -134,8 +134,12 @@ def iresnet100(**kwargs) -> IResNet:
 # checkpoints
 
 
-def read_checkpoint(path) -> dict:
-    """Read a ``.pth`` file with ``torch.load(weights_only=True)`` onto the CPU.
+def read_backbone_file(path) -> dict:
+    """Read a backbone's ``.pth`` file as it is (any layout; :func:`load_iresnet_checkpoint` maps
+    its keys) with ``torch.load(weights_only=True)`` onto the CPU.
+
+    Generator checkpoints of the attack are read by
+    :func:`bob_facerev.attack.checkpoint.read_generator_checkpoint`, which also checks their format.
 
     Raises
     ------
@@ -219,7 +223,7 @@ def load_iresnet_checkpoint(
     """
     if layout not in _KEY_MAPPERS:
         raise ValueError(f"Unknown checkpoint layout {layout!r}; known: {', '.join(LAYOUTS)}")
-    state = _KEY_MAPPERS[layout](_unwrap(read_checkpoint(path), layout))
+    state = _KEY_MAPPERS[layout](_unwrap(read_backbone_file(path), layout))
     expected = model.state_dict()
     # checkpoints saved by old torch versions have no BN batch counters; they are not weights
     for key, value in expected.items():
