@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -12,6 +13,8 @@ from bob_facerev.attack.dataset import protect_embeddings
 from bob_facerev.evaluation.rsr import protection_metadata
 from bob_facerev.experiment import GridConfig, validate_grid
 from bob_facerev.experiment_layout import GridLayout
+from bob_facerev.face import registry
+from bob_facerev.face.registry import ModelSpec, get_model_spec, register_model, unregister_model
 from bob_facerev.protection.pemiu import PEMIU
 from bob_facerev.protection.setting import Protection
 
@@ -93,3 +96,66 @@ def test_recipe_add_an_attack_variant(toy_variant, tmp_path):
     assert GridConfig(variants=("study", toy_variant)).variants == ("study", "negate-back")
     with pytest.raises(ValueError, match="negate-back"):
         GridConfig(variants=("study", "negate-bak"))
+
+
+# --- how to add a model: a ModelSpec registered by name
+
+
+class PatchColours(torch.nn.Module):
+    """Toy face model: the mean colours of 4 x 4 patches of the crop, projected to 16-d."""
+
+    def __init__(self):
+        super().__init__()
+        self.project = torch.nn.Linear(48, 16)
+
+    def forward(self, x):
+        return self.project(torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1))
+
+
+def patch_colours(path=None):
+    """The factory: the network with its weights (seeded here; a real model reads ``path``)."""
+    torch.manual_seed(0)
+    net = PatchColours()
+    if path is not None:
+        net.load_state_dict(torch.load(path, weights_only=True))
+    return net
+
+
+@pytest.fixture
+def toy_model():
+    register_model(ModelSpec(name="patch-colours", backbone=patch_colours, embedding_size=16,
+                             input_size=(112, 112), crop="arcface112", pixel_mean=127.5,
+                             pixel_std=127.5, layout="torch"))
+    yield "patch-colours"
+    unregister_model("patch-colours")
+
+
+@pytest.mark.slow
+def test_recipe_add_a_model(toy_model):
+    from bob_facerev.database.demo import demo_database
+    from bob_facerev.face.crop import FaceCropper
+    from bob_facerev.face.extractor import FaceEmbedding
+    from bob_facerev.pipelines import embedding_transformer, verification_pipeline
+
+    samples = demo_database().all_samples()
+    transformer = embedding_transformer(toy_model, device="cpu", n_jobs=1)
+    embeddings = np.stack([s.data for s in transformer.transform(samples)])
+    assert embeddings.shape == (10, 16) and embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-6)
+    # the numbers are the toy's: patch means of the normalised 112x112 crop, projected, unit norm
+    crops = FaceCropper(toy_model).transform([s.data for s in samples])
+    x = (np.stack(crops).astype(np.float64) - 127.5) / 127.5
+    pooled = x.reshape(10, 3, 4, 28, 4, 28).mean(axis=(3, 5)).reshape(10, 48)
+    weights = patch_colours().project
+    expected = pooled @ weights.weight.detach().double().numpy().T + weights.bias.detach().numpy()
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(embeddings, expected, atol=1e-5)
+    assert len({tuple(np.round(e, 4)) for e in embeddings}) == 10  # ten different faces
+    # deterministic: the extractor alone gives the same values again; known to the registry
+    np.testing.assert_array_equal(FaceEmbedding(toy_model, device="cpu").transform(crops),
+                                  embeddings)
+    assert toy_model in registry.MODEL_NAMES
+    pipeline = verification_pipeline(toy_model)
+    assert [step.estimator.model for _, step in pipeline.transformer.steps] == [toy_model] * 2
+    with pytest.raises(ValueError, match="registered already"):
+        register_model(get_model_spec(toy_model))

@@ -69,6 +69,27 @@ def test_resume_from_a_sparse_checkpoint_matches_the_uninterrupted_run(toy_set, 
     assert full["history"][-1]["epoch"] == 4
 
 
+def test_trainer_with_a_recipe_is_train_generator(toy_set, tmp_path):
+    """Trainer(recipe) and train_generator(**keywords) train the same weights; the checkpoint's
+    stored recipe keeps its keys and order (old checkpoints resume)."""
+    from bob_facerev.attack.recipe import STUDY
+    from bob_facerev.attack.trainer import Trainer
+
+    recipe = STUDY.replace(epochs=2, batch_size=4, validation_fraction=0.25, w_id=0)
+    by_class = Trainer(toy_set, tmp_path / "class", recipe, progress=False, grid_size=2).fit()
+    by_keywords = train_generator(toy_set, tmp_path / "keywords", epochs=2, **FAST)
+    assert [h["train_total"] for h in by_class["history"]] == [
+        h["train_total"] for h in by_keywords["history"]]
+    a = read_generator_checkpoint(tmp_path / "class" / "last.pt")
+    b = read_generator_checkpoint(tmp_path / "keywords" / "last.pt")
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    assert list(a["metadata"]["recipe"]) == [
+        "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "w_ssim", "w_id", "seed", "split_seed",
+        "validation_fraction", "max_samples", "split", "optimizer", "scheduler", "id_loss",
+        "weight_decay", "flip", "patience", "select", "thresholds"]
+    assert a["metadata"]["recipe"] == b["metadata"]["recipe"]
+
+
 def test_checkpoint_every_must_be_positive(toy_set, tmp_path):
     with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
         train_generator(toy_set, tmp_path / "x", epochs=2, checkpoint_every=0, **FAST)

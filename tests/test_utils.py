@@ -107,3 +107,37 @@ def test_lazy_exports_import_on_first_use():
     assert protection.PEMIU.__module__ == "bob_facerev.protection.pemiu"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         getter("nothing")
+
+
+def test_resolve_device_is_the_one_auto_detection(tmp_path, monkeypatch):
+    """"auto"/None -> CUDA when available, else CPU; the extractor, the reconstruction transformer
+    and the trainer all ask bob_facerev.utils.resolve_device."""
+    import torch
+
+    from bob_facerev.attack import checkpoint
+    from bob_facerev.attack.trainer import Trainer
+    from bob_facerev.attack.transformer import Reconstruct
+    from bob_facerev.face.extractor import FaceEmbedding
+    from bob_facerev.utils import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cuda:1")) == torch.device("cuda:1")
+    loaded_on = []
+
+    def load_generator(path, model=None, device=None):
+        loaded_on.append(device)
+        return torch.nn.Identity(), {}
+
+    monkeypatch.setattr(checkpoint, "load_generator", load_generator)
+    for available, expected in ((False, "cpu"), (True, "cuda")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+        assert resolve_device() == resolve_device("auto") == torch.device(expected)
+        assert FaceEmbedding("dlib")._device() == torch.device(expected)
+        Reconstruct("generator.pt")._load()
+        assert loaded_on.pop() == torch.device(expected)
+        trainer = Trainer(tmp_path / "missing.npz", tmp_path / "out", device="auto")
+        with pytest.raises(FileNotFoundError):  # the device is chosen before the data is read
+            trainer.fit()
+        assert trainer.device_ == torch.device(expected)
+    with pytest.raises(RuntimeError):
+        resolve_device("gpu")

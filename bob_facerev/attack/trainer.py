@@ -83,9 +83,9 @@ class Trainer:
     """Trains the reconstruction generator on a cached training set with a recipe.
 
     ``__init__`` only stores its arguments; :meth:`fit` runs the steps (:meth:`build`,
-    :meth:`resume_from_checkpoint`, then :meth:`epoch`, :meth:`validate` and :meth:`checkpoint` per epoch) and
-    keeps what it made in attributes ending in ``_`` (``generator_``, ``history_``, ``best_``,
-    ``metadata_``, ...).
+    :meth:`resume_from_checkpoint`, then per epoch :meth:`epoch`, :meth:`validate` and
+    :meth:`checkpoint`) and keeps what it made in attributes ending in ``_`` (``generator_``,
+    ``history_``, ``best_``, ``metadata_``, ...).
 
     Parameters
     ----------

@@ -9,6 +9,7 @@ _EXPORTS = {
     "ModelSpec": "registry",
     "get_model_spec": "registry",
     "MODEL_NAMES": "registry",
+    "register_model": "registry",
     "load_embedding_network": "network",
     "EmbeddingNetwork": "network",
     "FaceEmbedding": "extractor",

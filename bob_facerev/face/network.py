@@ -68,7 +68,7 @@ def build_backbone(model, checkpoint=None) -> nn.Module:
 
     spec = get_model_spec(model)
     path = spec.checkpoint_path(checkpoint)
-    if spec.layout in ("dlib", "onnx"):  # the factory reads (and checks) the weights itself
+    if spec.layout in ("dlib", "onnx", "torch"):  # the factory reads (and checks) the weights
         return spec.backbone(path)
     return load_iresnet_checkpoint(spec.backbone(), path, layout=spec.layout, name=spec.name)
 

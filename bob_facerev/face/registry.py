@@ -73,7 +73,8 @@ class ModelSpec:
     layout : str
         How the weights are stored: ``"dlib"`` (dlib ``.dat``, read by the backbone factory),
         ``"onnx"`` (an ONNX file, digest-checked and converted by the backbone factory),
-        ``"insightface"`` or ``"elasticface"`` (see
+        ``"torch"`` (any torch module the factory builds with its weights: ``backbone(path)``,
+        ``path`` None without ``checkpoint_key``), ``"insightface"`` or ``"elasticface"`` (see
         :func:`bob_facerev.face.backbones.iresnet.load_iresnet_checkpoint`).
     description : str
         One line for listings.
@@ -180,8 +181,47 @@ _REGISTRY = {
     ),
 }
 
-#: registry names, in listing order
+#: registry names, in listing order (:func:`register_model` appends)
 MODEL_NAMES = tuple(_REGISTRY)
+
+
+def register_model(spec, replace=False):
+    """Add a face recognition model: the extractor, the pipelines and the attack can use its name.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model (``layout="torch"`` for a torch module built by ``spec.backbone(path)``).
+    replace : bool
+        Allow replacing a registered model of the same name.
+
+    Returns
+    -------
+    ModelSpec
+        ``spec``.
+
+    Raises
+    ------
+    ValueError
+        The name is taken (and ``replace`` is False).
+    """
+    global MODEL_NAMES
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"register_model takes a ModelSpec, got {type(spec).__name__}")
+    if spec.name in _REGISTRY and not replace:
+        raise ValueError(f"a face model named {spec.name!r} is registered already: choose another "
+                         "name, or pass replace=True")
+    _REGISTRY[spec.name] = spec
+    MODEL_NAMES = tuple(_REGISTRY)
+    return spec
+
+
+def unregister_model(name):
+    """Remove a model added with :func:`register_model` (unknown names raise ``ValueError``)."""
+    global MODEL_NAMES
+    get_model_spec(name)
+    del _REGISTRY[name]
+    MODEL_NAMES = tuple(_REGISTRY)
 
 
 def get_model_spec(name) -> ModelSpec:
