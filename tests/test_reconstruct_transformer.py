@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from bob_facerev.attack.checkpoint import CHECKPOINT_FORMAT
 from bob_facerev.attack.generator import Generator, reconstruct
-from bob_facerev.attack.trainer import CHECKPOINT_FORMAT
 from bob_facerev.attack.transformer import Reconstruct
 
 
