@@ -45,7 +45,8 @@ def embed(model, samples, annotations_dir, batch_size=64):
     from bob_facerev.face.crop import FaceCropper
     from bob_facerev.face.extractor import FaceEmbedding
 
-    cropper = FaceCropper(model, annotator=DlibAnnotator(annotations_dir=annotations_dir))
+    cropper = FaceCropper(model, annotator=DlibAnnotator(annotations_dir=annotations_dir),
+                          fallback=False)  # no face: the pair is left out, not a fallback crop
     extractor = FaceEmbedding(model, batch_size=batch_size, device="cpu")
     keys, out = list(samples), {}
     for start in range(0, len(keys), batch_size):
