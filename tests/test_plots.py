@@ -6,7 +6,7 @@ import pytest
 
 from PIL import Image
 
-from bob_facerev.evaluation import plots, rsr
+from bob_facerev.evaluation import plots, rsr, score_files, tables
 from bob_facerev.protection.setting import Protection
 
 # the study's grid (K, P); n accepted of 20 attacks at FMR 1 % (threshold 990 on 0..999)
@@ -27,9 +27,9 @@ def _score_files(tmp_path, variants=("study",)):
             att = np.r_[np.full(n, 995.0), np.zeros(20 - n)]
             at = {"probe_subject_id": [f"a{i}" for i in range(20)],
                   "bio_ref_subject_id": [f"a{i}" for i in range(20)], "score": att}
-            paths.append(rsr.write_vuln_scores(
+            paths.append(score_files.write_vuln_scores(
                 tmp_path / v / f"k{k}p{p}" / "scores-dev.csv", bf, at,
-                metadata=rsr.protection_metadata("dlib", Protection(k, p), variant=v)))
+                metadata=score_files.protection_metadata("dlib", Protection(k, p), variant=v)))
     return paths
 
 
@@ -55,7 +55,7 @@ def test_heatmap_plots_the_table_numbers(tmp_path):
         assert mats[(("dlib", "study", "type-I"), 0.001)].loc[str(k), str(p)] == 0.0
     assert np.isnan(m.loc["128", "12"]) and np.isnan(m.loc["32", "2"])
     # the same numbers as the table
-    wide = rsr.rsr_table(res, counts=False)
+    wide = tables.rsr_table(res, counts=False)
     for (k, p) in GRID:
         assert wide.loc[("dlib", str(k), str(p), "type-I"), ("study", "FMR 1 %")] == \
             pytest.approx(m.loc[str(k), str(p)])
@@ -85,6 +85,23 @@ def test_det_rates_count_the_scores():
     np.testing.assert_allclose(fnmr, [0, 0, 0, 0, 0.5, 0.5, 1])
 
 
+def test_det_rates_by_bob_measure_equal_the_sorted_count():
+    """The DET rates (bob.measure.farfrr per threshold) equal the searchsorted count they replaced."""
+    rng = np.random.default_rng(5)
+    neg, pos = np.round(rng.normal(0, 1, 4000), 2), np.round(rng.normal(2, 1, 500), 2)
+    for max_points in (2000, 50):
+        fmr, fnmr = plots.det_rates(neg, pos, max_points=max_points)
+        thr = np.unique(np.concatenate([neg, pos]))
+        if thr.size > max_points:
+            thr = np.unique(np.quantile(thr, np.linspace(0, 1, max_points)))
+        thr = np.concatenate([[-np.inf], thr, [np.inf]])
+        sn, sp = np.sort(neg), np.sort(pos)
+        # FMR: bob.measure counts accepted impostors, the old code 1 - rejected share (1 ulp)
+        np.testing.assert_allclose(fmr, 1 - np.searchsorted(sn, thr, side="left") / sn.size,
+                                   rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(fnmr, np.searchsorted(sp, thr, side="left") / sp.size)
+
+
 def _inside(ax, line):
     """Points of a Line2D inside the axes' limits."""
     x, y = (np.asarray(v, float) for v in line.get_data())
@@ -110,9 +127,9 @@ def _demo_like_score_files(tmp_path):
               "bio_ref_subject_id": [f"a{i}" for i in range(10)],
               "score": level + rng.uniform(-0.05, 0.05, 10)}
         name = "none" if k is None else f"k{k}-p{p}"
-        paths.append(rsr.write_vuln_scores(
+        paths.append(score_files.write_vuln_scores(
             tmp_path / "scores" / v / name / "scores-dev.csv", bf, at,
-            metadata=rsr.protection_metadata("dlib", Protection.from_name(name), variant=v)))
+            metadata=score_files.protection_metadata("dlib", Protection.from_name(name), variant=v)))
     return paths
 
 

@@ -452,7 +452,7 @@ def test_deshuffle_nan_input_is_one_line(tmp_path):
 def _score_file(tmp_path, name, impostors=None, attack=None):
     import pandas as pd
 
-    from bob_facerev.evaluation import rsr
+    from bob_facerev.evaluation import score_files
 
     imp = np.arange(100.0) if impostors is None else impostors
     gen = np.arange(100.0, 110.0)
@@ -466,8 +466,8 @@ def _score_file(tmp_path, name, impostors=None, attack=None):
     attack = {"probe_subject_id": [f"a{i}" for i in range(att.size)],
               "probe_template_id": [f"at{i}" for i in range(att.size)],
               "bio_ref_subject_id": [f"a{i}" for i in range(att.size)], "score": att}
-    meta = rsr.protection_metadata(model="dlib", protection="k32-p4")
-    return rsr.write_vuln_scores(tmp_path / name, bona_fide, attack, metadata=meta)
+    meta = score_files.protection_metadata(model="dlib", protection="k32-p4")
+    return score_files.write_vuln_scores(tmp_path / name, bona_fide, attack, metadata=meta)
 
 
 def test_rsr_writes_nothing_when_a_step_fails(tmp_path):

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ..utils import atomic_path
-from .rsr import display_name, fmr_label, label_columns, sort_results
+from .score_files import display_name, label_columns
+from .tables import fmr_label, sort_keys, sort_results
 
 
 def _pyplot():
@@ -29,10 +30,8 @@ def _save(fig, path, dpi):
 
 
 def _ordered(values):
-    from .rsr import _sort_key
-
     uniq = list(dict.fromkeys(values))
-    keys = _sort_key(uniq)
+    keys = sort_keys(uniq)
     return [u for _, u in sorted(zip(keys, uniq), key=lambda t: t[0])]
 
 
@@ -164,14 +163,16 @@ def det_rates(negatives, positives, max_points=2000):
     -------
     fmr, fnmr : ndarray
     """
-    neg, pos = np.sort(negatives), np.sort(positives)
+    import bob.measure
+
+    neg = np.asarray(negatives, dtype=np.float64)
+    pos = np.asarray(positives, dtype=np.float64)
     thresholds = np.unique(np.concatenate([neg, pos]))
     if thresholds.size > max_points:
         thresholds = np.unique(np.quantile(thresholds, np.linspace(0, 1, max_points)))
     thresholds = np.concatenate([[-np.inf], thresholds, [np.inf]])
-    fmr = 1 - np.searchsorted(neg, thresholds, side="left") / neg.size
-    fnmr = np.searchsorted(pos, thresholds, side="left") / pos.size
-    return fmr, fnmr
+    rates = np.array([bob.measure.farfrr(neg, pos, float(t)) for t in thresholds])
+    return rates[:, 0], rates[:, 1]
 
 
 def _det_styles(labels):
