@@ -322,3 +322,16 @@ def test_bob_vuln_metrics_reports_our_rsr(tmp_path):
     m = re.search(r"False Negative Rate\s+[\d.]+% \((\d+)/(\d+)\)", out)
     assert m, out
     assert (int(m.group(1)), int(m.group(2))) == (333 - ours.loc[0.01, "n_accepted"], 333)
+
+
+def test_markdown_table_is_the_one_renderer():
+    """tables.markdown_table: pipe tables; number parsing on (floatfmt) or off (cells as written)."""
+    frame = pd.DataFrame({"K": [8, 16], "cosine": ["0.800", "0.812"], "x": [0.12345, 2.0]})
+    md = tables.markdown_table(frame, floatfmt=".2f")
+    lines = md.split("\n")
+    assert len(lines) == 4 and lines[0].split("|")[1].strip() == "K"
+    assert set(lines[1].replace("|", "").replace(":", "")) == {"-"}
+    assert "| 8 | 0.80 | 0.12 |" in re.sub(" +", " ", md)  # number-like strings parsed
+    raw = re.sub(" +", " ", tables.markdown_table(frame, numparse=False))
+    assert "| 8 | 0.800 | 0.12345 |" in raw  # pre-formatted cells kept as written
+    assert md == frame.to_markdown(index=False, floatfmt=".2f")  # what the pandas callers had

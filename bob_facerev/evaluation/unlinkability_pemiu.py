@@ -162,5 +162,7 @@ def unlinkability_study(X, subjects=None, block_sizes=(16, 32), comparators=COMP
 
 
 def markdown_table(table, digits=3):
-    """The study's table as Markdown."""
-    return table.to_markdown(index=False, floatfmt=f".{digits}f")
+    """The study's table as Markdown (:func:`bob_facerev.evaluation.tables.markdown_table`)."""
+    from .tables import markdown_table as render
+
+    return render(table, floatfmt=f".{digits}f")
