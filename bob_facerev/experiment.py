@@ -233,7 +233,7 @@ def _embed_attacked(cfg, layout, dask_client, bona_fide_file):
 def _run_cell(cfg, cell, protection, variant, tools, attacked, dask_client):
     """One grid cell: the chain built once, reconstructions embedded, scores written last."""
     from .attack.chain import build_chain
-    from .evaluation.plots import save_faces
+    from .evaluation.faces import save_faces
     from .evaluation.score_files import export_measure_files, protection_metadata, write_vuln_scores
 
     chain = build_chain(protection, variant, tools, cfg.model, checkpoint=cfg.checkpoint,
@@ -262,7 +262,7 @@ def _run_cell(cfg, cell, protection, variant, tools, attacked, dask_client):
 
 def _face_grid(layout, attacked, cells):
     """One grid of every cell: originals over one row of reconstructions per cell."""
-    from .evaluation.plots import load_faces, save_faces
+    from .evaluation.faces import load_faces, save_faces
 
     rows = [load_faces(c.faces) for c in cells]
     save_faces(layout.faces, attacked.originals_shown,

@@ -14,12 +14,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from bob_facerev.database import protocols
-from bob_facerev.database.protocols import (
-    check_image,
-    check_protocol_output,
-    load_image,
-    write_protocols,
-)
+from bob_facerev.database.images import check_image, load_image
+from bob_facerev.database.protocols import check_protocol_output, write_protocols
 
 ROWS = [{"path": "a/a_1.jpg", "key": "a/a_1", "subject_id": "a", "template_id": "a_1"}]
 PROTOCOLS = {"p": {"dev/for_probing.csv": ROWS}}
@@ -510,7 +506,8 @@ def test_rsr_messages_name_the_file_and_the_problem(tmp_path):
 
 
 def test_pemiu_scores_of_huge_finite_values_equal_the_scaled_ones():
-    from bob_facerev.protection.pemiu import PEMIU, pemiu_scores
+    from bob_facerev.protection.comparator import pemiu_scores
+    from bob_facerev.protection.pemiu import PEMIU
 
     rng = np.random.default_rng(0)
     X = PEMIU(block_size=32, seed=1).transform(rng.normal(size=(6, 128)))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..experiment_layout import CellLayout, GridLayout
+from . import faces as faces_module
 from . import plots
 from . import rsr, score_files, tables
 
@@ -34,7 +35,7 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
     bona_fide : str, optional
         Score file whose bona fide rows set the thresholds (default: each file's own).
     faces : str, optional
-        Faces ``.npz`` (:func:`~bob_facerev.evaluation.plots.save_faces`) for ``faces.png``.
+        Faces ``.npz`` (:func:`~bob_facerev.evaluation.faces.save_faces`) for ``faces.png``.
     heatmap, det : bool
         Draw the heatmap (when the files carry K and P labels) and the DET plot.
     title : str, optional
@@ -87,7 +88,7 @@ def _write_report(scores, out, fmrs, bona_fide, faces, heatmap, det, title=None)
         written.append(plots.det_plot(_det_curves(scores, bona_fide), out / "det.png", fmrs=fmrs,
                                       title=title))
     if faces:
-        written.append(plots.face_grid(**plots.load_faces(faces), path=out / "faces.png"))
+        written.append(faces_module.face_grid(**faces_module.load_faces(faces), path=out / "faces.png"))
     return markdown, written
 
 

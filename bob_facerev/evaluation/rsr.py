@@ -256,7 +256,7 @@ def evaluate_score_files(paths, bona_fide=None, fmrs=DEFAULT_FMRS):
         if at.empty:
             raise ValueError(
                 f"{str(p)!r} has no attack rows (rows with probe_attack_type set); write "
-                "it with bob_facerev.evaluation.rsr.write_vuln_scores"
+                "it with bob_facerev.evaluation.score_files.write_vuln_scores"
             )
         labels = label_columns(at)
         groups = at.groupby(labels, sort=False) if labels else [((), at)]
