@@ -174,6 +174,8 @@ class RoutedDaskWrapper(PartitionHookedDaskWrapper):
         return dask.annotate(resources=dict(self.resources))
 
     def map_method(self, X, method_name, state):
+        """Tasks of ``method_name`` per partition, materialised, under the resource annotation."""
+
         def _transf(X_line, dask_state):
             return materialize(getattr(dask_state, method_name)(X_line))
 
