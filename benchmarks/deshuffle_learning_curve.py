@@ -23,7 +23,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from bob_facerev.attack.deshuffle import learning_curve, plot_learning_curve
+from bob_facerev.attack.deshuffle_curve import learning_curve
+from bob_facerev.attack.deshuffle_report import plot_learning_curve
+from bob_facerev.evaluation.tables import markdown_table
 from bob_facerev.utils import data_cache
 
 
@@ -49,12 +51,10 @@ def pivot(table, metric, attack="per-template"):
                          values=metric, sort=True)
     cols = list(wide.columns)
     fmt = (lambda v: f"{v:.3f}") if metric.startswith("cosine") else (lambda v: f"{100 * v:.1f}")
-    lines = ["| K | blocks | scorer | " + " | ".join(str(c) for c in cols) + " |",
-             "|---|---|---|" + "---|" * len(cols)]
-    for (K, n, scorer), row in wide.iterrows():
-        cells = ["" if np.isnan(row[c]) else fmt(row[c]) for c in cols]
-        lines.append(f"| {K} | {n} | {scorer} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [[K, n, scorer] + ["" if np.isnan(row[c]) else fmt(row[c]) for c in cols]
+            for (K, n, scorer), row in wide.iterrows()]
+    out = pd.DataFrame(rows, columns=["K", "blocks", "scorer"] + [str(c) for c in cols])
+    return markdown_table(out, numparse=False)
 
 
 def report(table, title):
@@ -67,7 +67,7 @@ def report(table, title):
             print(pivot(table, metric, attack))
     base = table.groupby("block_size")[["chance", "cosine_protected"]].first()
     print("\nchance and no-attack cosine per K:\n")
-    print(base.to_markdown() if hasattr(base, "to_markdown") else base)
+    print(markdown_table(base, index=True))
 
 
 def main():

@@ -20,7 +20,8 @@ import numpy as np
 
 from scipy.optimize import linear_sum_assignment
 
-from bob_facerev.protection.pemiu import PEMIU, pemiu_scores
+from bob_facerev.protection.comparator import pemiu_scores
+from bob_facerev.protection.pemiu import PEMIU
 
 
 def pemiu_pair_reference(reference, probe, block_size):

@@ -79,7 +79,8 @@ def make_dataset(root, n_images, seed=0):
     from PIL import Image
 
     from bob_facerev.database.demo import demo_directory, demo_images
-    from bob_facerev.database.protocols import load_image, sample_row, write_protocols
+    from bob_facerev.database.images import load_image
+    from bob_facerev.database.protocols import sample_row, write_protocols
     from bob_facerev.face.annotator import LFW_EYES, DlibAnnotator, place_face
 
     rng = np.random.default_rng(seed)
@@ -115,7 +116,7 @@ def make_dataset(root, n_images, seed=0):
 
 def bare_chain(paths, n_jobs, batch_size, device, skip_detection):
     """Seconds for load + detect/crop (``n_jobs`` processes) + batched embedding."""
-    from bob_facerev.database.protocols import load_image
+    from bob_facerev.database.images import load_image
     from bob_facerev.face.annotator import FixedAnnotator
     from bob_facerev.face.crop import FaceCropper
     from bob_facerev.face.extractor import FaceEmbedding

@@ -190,6 +190,7 @@ def run(args):
 def write_tables(results, output):
     import pandas as pd
 
+    from bob_facerev.evaluation.tables import markdown_table
     from bob_facerev.utils import atomic_write_text
 
     df = pd.DataFrame(results)
@@ -199,7 +200,7 @@ def write_tables(results, output):
     table = df[cols].copy()
     for c in cols[4:]:
         table[c] = (100 * table[c]).map(lambda v: f"{v:.1f} %")
-    atomic_write_text(os.path.join(output, "recipes.md"), table.to_markdown(index=False) + "\n")
+    atomic_write_text(os.path.join(output, "recipes.md"), markdown_table(table) + "\n")
 
 
 def main(argv=None):

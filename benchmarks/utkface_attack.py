@@ -38,9 +38,9 @@ def main():
 
     from bob_facerev.attack.dataset import split_indices
     from bob_facerev.attack.deshuffle import Deshuffler
-    from bob_facerev.evaluation.plots import save_faces
+    from bob_facerev.evaluation.faces import save_faces
     from bob_facerev.evaluation.report import rsr_report
-    from bob_facerev.evaluation.rsr import protection_metadata, write_vuln_scores
+    from bob_facerev.evaluation.score_files import protection_metadata, write_vuln_scores
     from bob_facerev.attack.chain import attack_chain, attack_scores
     from bob_facerev.experiment_layout import GridLayout
     from bob_facerev.protection.setting import study_grid

@@ -34,6 +34,7 @@ def main():
     from bob_facerev.attack.dataset import split_indices
     from bob_facerev.attack.deshuffle import Deshuffler
     from bob_facerev.evaluation.gender import balanced_indices, gender_leakage, parse_gender
+    from bob_facerev.evaluation.tables import markdown_table
     from bob_facerev.attack.chain import attack_chain
     from bob_facerev.protection.setting import Protection
 
@@ -75,7 +76,7 @@ def main():
     df = pd.DataFrame(rows)
     print(f"\n{len(y)} faces ({int(np.sum(y == 0))} + {int(np.sum(y == 1))}), 10-fold CV, "
           f"{time.time() - start:.0f} s\n")
-    print(df.to_markdown(index=False))
+    print(markdown_table(df))
     if args.output:
         df.to_csv(args.output, index=False)
 

@@ -210,7 +210,7 @@ class _Attacked:
 def _embed_attacked(cfg, layout, dask_client, bona_fide_file):
     """Embed the attacked templates and the subjects' other images; write their embeddings."""
     from .attack.samples import attack_faces
-    from .evaluation.rsr import read_vuln_scores
+    from .evaluation.score_files import read_vuln_scores
 
     attack_all = database_samples(load_database(cfg.attack_database))
     reference_all = database_samples(load_database(cfg.bona_fide_database))
@@ -233,8 +233,8 @@ def _embed_attacked(cfg, layout, dask_client, bona_fide_file):
 def _run_cell(cfg, cell, protection, variant, tools, attacked, dask_client):
     """One grid cell: the chain built once, reconstructions embedded, scores written last."""
     from .attack.chain import build_chain
-    from .evaluation.plots import save_faces
-    from .evaluation.rsr import export_measure_files, protection_metadata, write_vuln_scores
+    from .evaluation.faces import save_faces
+    from .evaluation.score_files import export_measure_files, protection_metadata, write_vuln_scores
 
     chain = build_chain(protection, variant, tools, cfg.model, checkpoint=cfg.checkpoint,
                         seed=cfg.seed, batch_size=cfg.batch_size)
@@ -262,7 +262,7 @@ def _run_cell(cfg, cell, protection, variant, tools, attacked, dask_client):
 
 def _face_grid(layout, attacked, cells):
     """One grid of every cell: originals over one row of reconstructions per cell."""
-    from .evaluation.plots import load_faces, save_faces
+    from .evaluation.faces import load_faces, save_faces
 
     rows = [load_faces(c.faces) for c in cells]
     save_faces(layout.faces, attacked.originals_shown,

@@ -348,7 +348,7 @@ def verification_pipeline(
     block_size : int, optional
         PE-MIU block size ``K``: when set, every template's blocks are shuffled at random (one
         permutation per sample, derived from its key: reproducible across runs and Dask) and
-        compared with :class:`~bob_facerev.protection.pemiu.PEMIUComparator`; when None,
+        compared with :class:`~bob_facerev.protection.comparator.PEMIUComparator`; when None,
         unprotected embeddings are compared by :class:`CosineSimilarity`.
     checkpoint, annotator, batch_size, device, fallback, n_jobs
         See :func:`embedding_transformer`. Failed samples carry NaN embeddings: their
@@ -366,7 +366,8 @@ def verification_pipeline(
         return FacerevPipelineSimple(transformer, CosineSimilarity())
 
     from bob_facerev.face.registry import get_model_spec
-    from bob_facerev.protection.pemiu import PEMIU, PEMIUComparator, n_blocks
+    from bob_facerev.protection.comparator import PEMIUComparator
+    from bob_facerev.protection.pemiu import PEMIU, n_blocks
 
     n_blocks(get_model_spec(model).embedding_size, block_size)  # K must divide d: fail now
     pemiu = wrap(["sample"], PEMIU(block_size=block_size))  # per-sample key -> permutation

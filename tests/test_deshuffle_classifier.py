@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from bob_facerev.attack.deshuffle import ClassifierScorer, Deshuffler, evaluate_deshuffling
+from bob_facerev.attack.deshuffle import ClassifierScorer, Deshuffler
+from bob_facerev.attack.deshuffle_metrics import evaluate_deshuffling
 
 
 def spread_only(n, d=32, K=4, seed=0):

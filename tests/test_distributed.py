@@ -15,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 
 import bob.pipelines
 
+from bob_facerev import dask_clusters as fc
 from bob_facerev import distributed as fd
 
 from score_checks import assert_scores_agree
@@ -118,7 +119,7 @@ def test_annotation_survives_delayed_but_not_bag_optimisation():
 
 
 def test_job_scripts_request_gpus():
-    settings = dict(fd.JOBQUEUE_DEFAULTS)
+    settings = dict(fc.JOBQUEUE_DEFAULTS)
     settings["facerev.slurm.gpu_partition"] = "gpuq"
     settings["facerev.slurm.account"] = "proj"
     import dask_jobqueue
@@ -127,22 +128,22 @@ def test_job_scripts_request_gpus():
         ("slurm", dask_jobqueue.slurm.SLURMJob, "#SBATCH --gres=gpu:1"),
         ("sge", dask_jobqueue.sge.SGEJob, "#$ -l gpu=1"),
     ):
-        cpu = job_cls("tcp://h:1", name="w", **fd.jobqueue_job_options(kind, False, settings))
-        gpu = job_cls("tcp://h:1", name="w", **fd.jobqueue_job_options(kind, True, settings))
+        cpu = job_cls("tcp://h:1", name="w", **fc.jobqueue_job_options(kind, False, settings))
+        gpu = job_cls("tcp://h:1", name="w", **fc.jobqueue_job_options(kind, True, settings))
         cpu, gpu = cpu.job_script(), gpu.job_script()
         assert gpu_line in gpu and gpu_line not in cpu
         assert "--resources GPU=1" in gpu and "--resources" not in cpu
-    slurm = fd.jobqueue_job_options("slurm", True, settings)
+    slurm = fc.jobqueue_job_options("slurm", True, settings)
     assert slurm["queue"] == "gpuq" and slurm["account"] == "proj"
 
 
 def test_importing_the_module_starts_nothing():
-    """Importing bob_facerev.distributed creates no client (the config modules do, when loaded)."""
+    """Importing bob_facerev.distributed or dask_clusters creates no client (the config modules do, when loaded)."""
     import subprocess
     import sys
 
     code = (
-        "import bob_facerev.distributed, distributed\n"
+        "import bob_facerev.distributed, bob_facerev.dask_clusters, distributed\n"
         "try:\n    distributed.default_client()\nexcept ValueError:\n    print('no client')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -156,7 +157,7 @@ def test_importing_the_module_starts_nothing():
 @pytest.fixture(scope="module")
 def gpu_client():
     """One CPU worker and one worker advertising GPU=1, threads in this process."""
-    client = fd.local_gpu_client(n_cpu_workers=1, n_gpu_workers=1, processes=False, dashboard_address=":0")
+    client = fc.local_gpu_client(n_cpu_workers=1, n_gpu_workers=1, processes=False, dashboard_address=":0")
     yield client
     client.close()
     client.cluster.close()

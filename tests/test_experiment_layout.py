@@ -36,13 +36,13 @@ def test_cell_done_needs_the_score_file_and_its_attack_copy(tmp_path):
 def test_measure_file_names_are_what_export_writes(tmp_path):
     import numpy as np
 
-    from bob_facerev.evaluation import rsr
+    from bob_facerev.evaluation import score_files
 
     bf = {"probe_subject_id": ["a", "a", "b"], "bio_ref_subject_id": ["a", "b", "b"],
           "score": np.array([0.9, 0.1, 0.8])}
     at = {"probe_subject_id": ["c"], "bio_ref_subject_id": ["c"], "score": np.array([0.5])}
-    path = rsr.write_vuln_scores(tmp_path / "scores-dev.csv", bf, at)
-    written = rsr.export_measure_files(path)
+    path = score_files.write_vuln_scores(tmp_path / "scores-dev.csv", bf, at)
+    written = score_files.export_measure_files(path)
     assert {k: str(v) for k, v in written.items()} == {
         k: str(v) for k, v in measure_files(path).items()}
     assert sorted(p.name for p in tmp_path.glob("*.txt")) == [

@@ -7,13 +7,12 @@ import pytest
 
 from scipy.optimize import linear_sum_assignment
 
+from bob_facerev.protection.comparator import PEMIUComparator, pemiu_scores
 from bob_facerev.protection.pemiu import (
     PEMIU,
-    PEMIUComparator,
     check_embeddings,
     fixed_permutation,
     n_blocks,
-    pemiu_scores,
     permute_blocks,
     random_permutations,
 )

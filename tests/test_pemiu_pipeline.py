@@ -23,7 +23,8 @@ from bob.bio.base.pipelines import PipelineSimple
 from bob.pipelines import wrap
 from sklearn.pipeline import make_pipeline
 
-from bob_facerev.protection.pemiu import PEMIU, PEMIUComparator
+from bob_facerev.protection.comparator import PEMIUComparator
+from bob_facerev.protection.pemiu import PEMIU
 
 database = CSVDatabase(
     name="pemiu-toy",
@@ -99,7 +100,8 @@ def _checkpoints(output):
 
 @pytest.mark.slow
 def test_pipeline_simple_no_dask_and_local_parallel_agree(tmp_path):
-    from bob_facerev.protection.pemiu import PEMIU, pemiu_scores
+    from bob_facerev.protection.comparator import pemiu_scores
+    from bob_facerev.protection.pemiu import PEMIU
 
     config, raw = _make_database(tmp_path)
     a = _run(config, tmp_path / "no-dask", "--no-dask")

@@ -37,7 +37,8 @@ def test_pipelines_build_without_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # empty bob config
     from bob.bio.base.pipelines import PipelineSimple
 
-    from bob_facerev.protection.pemiu import PEMIU, PEMIUComparator
+    from bob_facerev.protection.comparator import PEMIUComparator
+    from bob_facerev.protection.pemiu import PEMIU
 
     p = verification_pipeline("arcface")
     assert isinstance(p, PipelineSimple) and isinstance(p.biometric_algorithm, CosineSimilarity)

@@ -6,7 +6,7 @@ import pytest
 
 from PIL import Image
 
-from bob_facerev.evaluation import plots, rsr
+from bob_facerev.evaluation import faces, plots, rsr, score_files, tables
 from bob_facerev.protection.setting import Protection
 
 # the study's grid (K, P); n accepted of 20 attacks at FMR 1 % (threshold 990 on 0..999)
@@ -27,9 +27,9 @@ def _score_files(tmp_path, variants=("study",)):
             att = np.r_[np.full(n, 995.0), np.zeros(20 - n)]
             at = {"probe_subject_id": [f"a{i}" for i in range(20)],
                   "bio_ref_subject_id": [f"a{i}" for i in range(20)], "score": att}
-            paths.append(rsr.write_vuln_scores(
+            paths.append(score_files.write_vuln_scores(
                 tmp_path / v / f"k{k}p{p}" / "scores-dev.csv", bf, at,
-                metadata=rsr.protection_metadata("dlib", Protection(k, p), variant=v)))
+                metadata=score_files.protection_metadata("dlib", Protection(k, p), variant=v)))
     return paths
 
 
@@ -55,7 +55,7 @@ def test_heatmap_plots_the_table_numbers(tmp_path):
         assert mats[(("dlib", "study", "type-I"), 0.001)].loc[str(k), str(p)] == 0.0
     assert np.isnan(m.loc["128", "12"]) and np.isnan(m.loc["32", "2"])
     # the same numbers as the table
-    wide = rsr.rsr_table(res, counts=False)
+    wide = tables.rsr_table(res, counts=False)
     for (k, p) in GRID:
         assert wide.loc[("dlib", str(k), str(p), "type-I"), ("study", "FMR 1 %")] == \
             pytest.approx(m.loc[str(k), str(p)])
@@ -85,6 +85,23 @@ def test_det_rates_count_the_scores():
     np.testing.assert_allclose(fnmr, [0, 0, 0, 0, 0.5, 0.5, 1])
 
 
+def test_det_rates_by_bob_measure_equal_the_sorted_count():
+    """The DET rates (bob.measure.farfrr per threshold) equal the searchsorted count they replaced."""
+    rng = np.random.default_rng(5)
+    neg, pos = np.round(rng.normal(0, 1, 4000), 2), np.round(rng.normal(2, 1, 500), 2)
+    for max_points in (2000, 50):
+        fmr, fnmr = plots.det_rates(neg, pos, max_points=max_points)
+        thr = np.unique(np.concatenate([neg, pos]))
+        if thr.size > max_points:
+            thr = np.unique(np.quantile(thr, np.linspace(0, 1, max_points)))
+        thr = np.concatenate([[-np.inf], thr, [np.inf]])
+        sn, sp = np.sort(neg), np.sort(pos)
+        # FMR: bob.measure counts accepted impostors, the old code 1 - rejected share (1 ulp)
+        np.testing.assert_allclose(fmr, 1 - np.searchsorted(sn, thr, side="left") / sn.size,
+                                   rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(fnmr, np.searchsorted(sp, thr, side="left") / sp.size)
+
+
 def _inside(ax, line):
     """Points of a Line2D inside the axes' limits."""
     x, y = (np.asarray(v, float) for v in line.get_data())
@@ -110,9 +127,9 @@ def _demo_like_score_files(tmp_path):
               "bio_ref_subject_id": [f"a{i}" for i in range(10)],
               "score": level + rng.uniform(-0.05, 0.05, 10)}
         name = "none" if k is None else f"k{k}-p{p}"
-        paths.append(rsr.write_vuln_scores(
+        paths.append(score_files.write_vuln_scores(
             tmp_path / "scores" / v / name / "scores-dev.csv", bf, at,
-            metadata=rsr.protection_metadata("dlib", Protection.from_name(name), variant=v)))
+            metadata=score_files.protection_metadata("dlib", Protection.from_name(name), variant=v)))
     return paths
 
 
@@ -164,11 +181,11 @@ def _faces(n=3, h=20, w=16, r=None, seed=0):
 
 def test_face_grid_layout_and_pixels(tmp_path):
     orig, rec = _faces(r=2)
-    path = plots.face_grid(orig, rec, ["s1", "s2", "s3"], tmp_path / "faces.png",
+    path = faces.face_grid(orig, rec, ["s1", "s2", "s3"], tmp_path / "faces.png",
                            row_labels=["K=32 P=4", "K=32 P=8"], pad=4, label_width=60,
                            font_size=12)
     top = 2 * (12 + 2) + 4  # two caption lines over the faces
-    assert _png_size(path) == plots.face_grid_size(3, 20, 16, rows=3, label_width=60,
+    assert _png_size(path) == faces.face_grid_size(3, 20, 16, rows=3, label_width=60,
                                                    font_size=12) \
         == (60 + 3 * 16 + 4 * 4, top + 3 * (20 + 4) + 4)
     img = np.asarray(Image.open(path).convert("RGB"))
@@ -203,9 +220,9 @@ def test_face_grid_labels_fit_their_cells(tmp_path, monkeypatch):
     orig, rec = _faces(n=n, h=h, w=w, r=3)
     labels = ["ardern", "originalardern_with_a_long_surname", "k", "deshuffle k32-prandom"]
     rows = ["study none", "deshuffle k32-prandom", "a-row-label-far-too-long-for-its-column-x"]
-    plots.face_grid(orig, rec, labels, tmp_path / "f.png", row_labels=rows)
-    fs = plots.face_grid_font_size(h)
-    width, height = plots.face_grid_size(n, h, w, rows=4)
+    faces.face_grid(orig, rec, labels, tmp_path / "f.png", row_labels=rows)
+    fs = faces.face_grid_font_size(h)
+    width, height = faces.face_grid_size(n, h, w, rows=4)
     label_width = width - n * w - (n + 1) * 4
     assert fs >= 12
     texts = " ".join(t for *_, t, _ in drawn)
@@ -229,11 +246,11 @@ def test_face_grid_labels_fit_their_cells(tmp_path, monkeypatch):
 
 
 def test_fit_text_wraps_then_shortens():
-    font = plots._font(12)
-    assert plots.fit_text("ardern", font, 200) == ["ardern"]
-    lines = plots.fit_text("deshuffle k32-prandom", font, 90)
+    font = faces._font(12)
+    assert faces.fit_text("ardern", font, 200) == ["ardern"]
+    lines = faces.fit_text("deshuffle k32-prandom", font, 90)
     assert len(lines) == 2 and "".join(lines).replace(" ", "") == "deshufflek32-prandom"
-    long = plots.fit_text("x" * 80, font, 50, max_lines=2)
+    long = faces.fit_text("x" * 80, font, 50, max_lines=2)
     assert len(long) == 2 and long[-1].endswith("…")
     assert all(font.getlength(t) <= 50 for t in long)
 
@@ -241,9 +258,9 @@ def test_fit_text_wraps_then_shortens():
 def test_face_grid_rejects_bad_input(tmp_path):
     orig, rec = _faces()
     with pytest.raises(ValueError, match="uint8"):
-        plots.face_grid(orig / 255.0, rec, ["a", "b", "c"], tmp_path / "f.png")
+        faces.face_grid(orig / 255.0, rec, ["a", "b", "c"], tmp_path / "f.png")
     with pytest.raises(ValueError, match="must match"):
-        plots.face_grid(orig, rec[:2], ["a", "b", "c"], tmp_path / "f.png")
+        faces.face_grid(orig, rec[:2], ["a", "b", "c"], tmp_path / "f.png")
 
 
 def test_rsr_command_writes_tables_and_plots(tmp_path):
@@ -253,15 +270,15 @@ def test_rsr_command_writes_tables_and_plots(tmp_path):
 
     paths = _score_files(tmp_path)
     orig, rec = _faces(n=2, h=24, w=24)
-    faces = plots.save_faces(tmp_path / "faces.npz", orig, rec, ["s1", "s2"])
+    faces_npz = faces.save_faces(tmp_path / "faces.npz", orig, rec, ["s1", "s2"])
     out = tmp_path / "out"
     r = CliRunner().invoke(cmd, [*map(str, paths), "-o", str(out), "-f", "0.001", "-f", "0.01",
-                                 "--faces", str(faces)])
+                                 "--faces", str(faces_npz)])
     assert r.exit_code == 0, r.output
     assert "95.00 (19/20)" in r.output and "50.00 (10/20)" in r.output
     assert _png_size(out / "rsr_heatmap.png") == (2 * 400, 1 * 320)
     assert _png_size(out / "det.png") == (900, 500)
-    assert _png_size(out / "faces.png") == plots.face_grid_size(2, 24, 24, rows=2)
+    assert _png_size(out / "faces.png") == faces.face_grid_size(2, 24, 24, rows=2)
     img = np.asarray(Image.open(out / "faces.png").convert("RGB"))
     top, left = 2 * (12 + 2) + 4 + 4, 7 * 12 + 4  # caption band; label column (12 px font)
     np.testing.assert_array_equal(img[top:top + 24, left:left + 24], orig[0].transpose(1, 2, 0))
@@ -292,7 +309,7 @@ def test_grid_report_opens_with_what_was_run(tmp_path):
     paths = _demo_like_score_files(tmp_path)
     orig, rec = _faces(n=2, h=24, w=24)
     summary = {"scores": [str(p) for p in paths], "bona_fide": str(paths[0]), "verification": {},
-               "faces": str(plots.save_faces(tmp_path / "faces.npz", orig, rec, ["s1", "s2"])),
+               "faces": str(faces.save_faces(tmp_path / "faces.npz", orig, rec, ["s1", "s2"])),
                "model": "dlib", "bona_fide_database": "facerev-demo",
                "attack_database": "facerev-demo", "training_database": "facerev-demo",
                "n_training": 10, "train": {"epochs": 100, "batch_size": 10}}

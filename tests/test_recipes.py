@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from bob_facerev.attack.chain import VARIANTS, AttackerTools, build_chain, register_variant
 from bob_facerev.attack.dataset import protect_embeddings
-from bob_facerev.evaluation.rsr import protection_metadata
+from bob_facerev.evaluation.score_files import protection_metadata
 from bob_facerev.experiment import GridConfig, validate_grid
 from bob_facerev.experiment_layout import GridLayout
 from bob_facerev.face import registry

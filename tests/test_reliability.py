@@ -14,12 +14,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from bob_facerev.database import protocols
-from bob_facerev.database.protocols import (
-    check_image,
-    check_protocol_output,
-    load_image,
-    write_protocols,
-)
+from bob_facerev.database.images import check_image, load_image
+from bob_facerev.database.protocols import check_protocol_output, write_protocols
 
 ROWS = [{"path": "a/a_1.jpg", "key": "a/a_1", "subject_id": "a", "template_id": "a_1"}]
 PROTOCOLS = {"p": {"dev/for_probing.csv": ROWS}}
@@ -452,7 +448,7 @@ def test_deshuffle_nan_input_is_one_line(tmp_path):
 def _score_file(tmp_path, name, impostors=None, attack=None):
     import pandas as pd
 
-    from bob_facerev.evaluation import rsr
+    from bob_facerev.evaluation import score_files
 
     imp = np.arange(100.0) if impostors is None else impostors
     gen = np.arange(100.0, 110.0)
@@ -466,8 +462,8 @@ def _score_file(tmp_path, name, impostors=None, attack=None):
     attack = {"probe_subject_id": [f"a{i}" for i in range(att.size)],
               "probe_template_id": [f"at{i}" for i in range(att.size)],
               "bio_ref_subject_id": [f"a{i}" for i in range(att.size)], "score": att}
-    meta = rsr.protection_metadata(model="dlib", protection="k32-p4")
-    return rsr.write_vuln_scores(tmp_path / name, bona_fide, attack, metadata=meta)
+    meta = score_files.protection_metadata(model="dlib", protection="k32-p4")
+    return score_files.write_vuln_scores(tmp_path / name, bona_fide, attack, metadata=meta)
 
 
 def test_rsr_writes_nothing_when_a_step_fails(tmp_path):
@@ -510,7 +506,8 @@ def test_rsr_messages_name_the_file_and_the_problem(tmp_path):
 
 
 def test_pemiu_scores_of_huge_finite_values_equal_the_scaled_ones():
-    from bob_facerev.protection.pemiu import PEMIU, pemiu_scores
+    from bob_facerev.protection.comparator import pemiu_scores
+    from bob_facerev.protection.pemiu import PEMIU
 
     rng = np.random.default_rng(0)
     X = PEMIU(block_size=32, seed=1).transform(rng.normal(size=(6, 128)))

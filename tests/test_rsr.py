@@ -1,4 +1,4 @@
-"""Thresholds at FMR, RSR with counts, score files and tables (bob_facerev.evaluation.rsr)."""
+"""Thresholds at FMR, RSR with counts (evaluation.rsr), score files (evaluation.score_files) and tables (evaluation.tables)."""
 
 import re
 import subprocess
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bob_facerev.evaluation import rsr
+from bob_facerev.evaluation import rsr, score_files, tables
 from bob_facerev.protection.setting import Protection
 
 FMRS = (0.001, 0.01, 0.1)
@@ -96,6 +96,28 @@ def test_rsr_random_scores_against_brute_force():
         assert r.fnmr == pytest.approx(np.mean(pos < srt[k - 1]))
 
 
+def test_fnmr_is_bob_measure_frr_and_unchanged_by_hand():
+    """FNMR comes from bob.measure.farfrr; it equals the hand-written count it replaced, with
+    ties at the threshold (a genuine score equal to it is accepted) and rounded scores."""
+    import bob.measure
+
+    rng = np.random.default_rng(11)
+    neg = np.round(rng.normal(0, 1, 3000), 2)
+    pos = np.round(rng.normal(2, 1, 700), 2)
+    res = rsr.reversibility_success_rate(rng.normal(1, 1, 50), neg, pos, (0.001, 0.01, 0.1))
+    for r in res:
+        by_hand = float((pos < r.threshold).mean())  # the formula used before bob.measure
+        assert r.fnmr == by_hand
+        assert r.fnmr == bob.measure.farfrr(neg, pos, r.threshold)[1]
+    assert [round(r.fnmr, 6) for r in res] == [round(float((pos < r.threshold).mean()), 6)
+                                               for r in res]
+    assert 0 < res[0].fnmr < 1 and res[0].fnmr > res[-1].fnmr
+    tied = pos.copy()
+    tied[:5] = res[1].threshold  # genuine scores exactly at the threshold are accepted
+    r = rsr.reversibility_success_rate([0.0], neg, tied, [res[1].fmr])[0]
+    assert r.fnmr == float((tied < r.threshold).mean())
+
+
 def test_nan_attack_scores_are_failures_left_out():
     att = np.concatenate([ATTACK, [np.nan, np.nan]])
     r = rsr.reversibility_success_rate(att, np.arange(1000.0), fmrs=[0.01])[0]
@@ -111,8 +133,8 @@ def test_bad_fmr_and_too_few_impostors():
 
 
 def _write(tmp_path, name="scores-dev.csv", attack=ATTACK, protection=Protection(32, 4), **meta):
-    meta = rsr.protection_metadata(**{"model": "dlib", "protection": protection, **meta})
-    return rsr.write_vuln_scores(tmp_path / name, _bona_fide(), _attack(attack), metadata=meta)
+    meta = score_files.protection_metadata(**{"model": "dlib", "protection": protection, **meta})
+    return score_files.write_vuln_scores(tmp_path / name, _bona_fide(), _attack(attack), metadata=meta)
 
 
 def test_written_file_reads_in_bob_as_intended(tmp_path):
@@ -123,7 +145,7 @@ def test_written_file_reads_in_bob_as_intended(tmp_path):
     header = path.read_text().splitlines()[0].split(",")
     assert header[:3] == ["probe_template_id", "probe_subject_id", "probe_attack_type"]
     assert header[-1] == "score"
-    assert set(rsr.LABEL_COLUMNS) <= set(header)
+    assert set(score_files.LABEL_COLUMNS) <= set(header)
     split = split_csv_vuln(str(path))
     np.testing.assert_array_equal(np.sort(split["licit_neg"]), np.arange(1000.0))
     np.testing.assert_array_equal(np.sort(split["licit_pos"]), np.arange(1000.0, 1100.0))
@@ -131,23 +153,23 @@ def test_written_file_reads_in_bob_as_intended(tmp_path):
     # bob bio readers (dask.dataframe) accept the extra facerev_* columns
     neg, pos = split_csv_scores(str(path))
     assert neg.size == 1000 and pos.size == 100 + 20
-    bf, at = rsr.read_vuln_scores(path)
+    bf, at = score_files.read_vuln_scores(path)
     assert set(at["probe_attack_type"]) == {"reconstruction"}
     assert set(at["facerev_block_size"]) == {"32"} and set(bf["facerev_block_size"]) == {""}
 
 
 def test_protection_metadata():
-    meta = rsr.protection_metadata("arcface", Protection(64, 2), "deshuffle", "type-II")
+    meta = score_files.protection_metadata("arcface", Protection(64, 2), "deshuffle", "type-II")
     assert meta == {
         "facerev_model": "arcface", "facerev_block_size": "64", "facerev_moved_blocks": "2",
         "facerev_variant": "deshuffle", "facerev_comparison": "type-II"}
-    assert list(meta) == list(rsr.LABEL_COLUMNS)  # the columns' order in the score files
+    assert list(meta) == list(score_files.LABEL_COLUMNS)  # the columns' order in the score files
     assert Protection.from_labels(meta) == Protection(64, 2)
-    assert rsr.protection_metadata("dlib")["facerev_block_size"] == "none"
-    assert rsr.protection_metadata("dlib")["facerev_moved_blocks"] == "0"
-    assert rsr.protection_metadata("dlib", "k32-prandom")["facerev_moved_blocks"] == "random"
+    assert score_files.protection_metadata("dlib")["facerev_block_size"] == "none"
+    assert score_files.protection_metadata("dlib")["facerev_moved_blocks"] == "0"
+    assert score_files.protection_metadata("dlib", "k32-prandom")["facerev_moved_blocks"] == "random"
     with pytest.raises(ValueError, match="unknown protection name"):
-        rsr.protection_metadata("dlib", "k32p4")
+        score_files.protection_metadata("dlib", "k32p4")
 
 
 def test_nan_scores_survive_the_file(tmp_path):
@@ -162,15 +184,15 @@ def test_nan_scores_survive_the_file(tmp_path):
 def test_write_rejects_bad_input(tmp_path):
     bf = _bona_fide()
     with pytest.raises(ValueError, match=".csv"):
-        rsr.write_vuln_scores(tmp_path / "scores.txt", bf, _attack(ATTACK))
+        score_files.write_vuln_scores(tmp_path / "scores.txt", bf, _attack(ATTACK))
     with pytest.raises(ValueError, match="bio_ref_subject_id"):
-        rsr.write_vuln_scores(tmp_path / "s.csv", bf.drop(columns="bio_ref_subject_id"),
+        score_files.write_vuln_scores(tmp_path / "s.csv", bf.drop(columns="bio_ref_subject_id"),
                               _attack(ATTACK))
     with pytest.raises(ValueError, match="pass them as attack rows"):
-        rsr.write_vuln_scores(tmp_path / "s.csv", bf.assign(probe_attack_type="x"),
+        score_files.write_vuln_scores(tmp_path / "s.csv", bf.assign(probe_attack_type="x"),
                               _attack(ATTACK))
     with pytest.raises(ValueError, match="facerev_"):
-        rsr.write_vuln_scores(tmp_path / "s.csv", bf, _attack(ATTACK), metadata={"K": 3})
+        score_files.write_vuln_scores(tmp_path / "s.csv", bf, _attack(ATTACK), metadata={"K": 3})
 
 
 def test_evaluate_groups_and_shared_bona_fide(tmp_path):
@@ -185,7 +207,7 @@ def test_evaluate_groups_and_shared_bona_fide(tmp_path):
     # 975..994: >= 999: 0, >= 990: 5, >= 900: 20
     assert list(b["n_accepted"]) == [0, 5, 20]
     # thresholds from another file, in each format Bob writes, give the same result
-    exported = rsr.export_measure_files(p1, tmp_path / "txt")
+    exported = score_files.export_measure_files(p1, tmp_path / "txt")
     for src in (p1, exported["bonafide"], exported["bonafide_4col"]):
         shared = rsr.evaluate_score_files([p2], bona_fide=src, fmrs=FMRS)
         assert list(shared["n_accepted"]) == [0, 5, 20]
@@ -193,7 +215,7 @@ def test_evaluate_groups_and_shared_bona_fide(tmp_path):
 
 
 def test_missing_bona_fide_is_a_clear_error(tmp_path):
-    p = rsr.write_vuln_scores(tmp_path / "s.csv", _bona_fide().iloc[:0], _attack(ATTACK))
+    p = score_files.write_vuln_scores(tmp_path / "s.csv", _bona_fide().iloc[:0], _attack(ATTACK))
     with pytest.raises(ValueError, match="--bona-fide"):
         rsr.evaluate_score_files([p])
 
@@ -202,7 +224,7 @@ def test_exported_measure_files(tmp_path):
     import bob.bio.base.score.load as bio_load
     import bob.measure.load
 
-    out = rsr.export_measure_files(_write(tmp_path))
+    out = score_files.export_measure_files(_write(tmp_path))
     neg, pos = bob.measure.load.split(str(out["attack"]))
     np.testing.assert_array_equal(np.sort(neg), np.arange(1000.0))
     np.testing.assert_array_equal(np.sort(pos), ATTACK)
@@ -220,7 +242,7 @@ def test_tables_hold_the_numbers(tmp_path):
     p2 = _write(tmp_path, "b.csv", attack=ATTACK - 10, variant="deshuffle")
     p3 = _write(tmp_path, "c.csv", attack=ATTACK[:10], protection=None)  # unprotected
     res = rsr.evaluate_score_files([p1, p2, p3], fmrs=FMRS)
-    wide = rsr.rsr_table(res)
+    wide = tables.rsr_table(res)
     # variant is a column group, in the order of the input files
     assert list(wide.columns.get_level_values(0).unique()) == ["study", "deshuffle"]
     assert wide.loc[("dlib", "32", "4", "type-I"), ("study", "FMR 0.1 %")] == "30.00 (6/20)"
@@ -228,7 +250,7 @@ def test_tables_hold_the_numbers(tmp_path):
     # unprotected: K none, P 0, first row; 985..994 -> 0 / 5 / 10 accepted of 10
     assert wide.index[0] == ("dlib", "none", "0", "type-I")
     assert wide.loc[("dlib", "none", "0", "type-I"), ("study", "FMR 1 %")] == "50.00 (5/10)"
-    files = rsr.write_tables(res, tmp_path / "out" / "rsr")
+    files = tables.write_tables(res, tmp_path / "out" / "rsr")
     md = files["md"].read_text()
     assert "30.00 (6/20)" in md and "75.00 (15/20)" in md and "1/1000" in md
     tex = files["tex"].read_text()
@@ -244,12 +266,12 @@ def test_tables_hold_the_numbers(tmp_path):
 def test_sort_numbers_numerically(tmp_path):
     paths = [_write(tmp_path, f"k{k}p{p}.csv", protection=Protection(k, p))
              for k, p in [(128, 2), (32, 12), (32, 4), (64, 2)]]
-    wide = rsr.rsr_table(rsr.evaluate_score_files(paths, fmrs=[0.01]))
+    wide = tables.rsr_table(rsr.evaluate_score_files(paths, fmrs=[0.01]))
     assert [i[1:3] for i in wide.index] == [("32", "4"), ("32", "12"), ("64", "2"), ("128", "2")]
     # the same setting in two files cannot share a table cell
     dup = _write(tmp_path, "dup.csv", protection=Protection(64, 2))
     with pytest.raises(ValueError, match="dup.csv"):
-        rsr.rsr_table(rsr.evaluate_score_files(paths + [dup], fmrs=[0.01]))
+        tables.rsr_table(rsr.evaluate_score_files(paths + [dup], fmrs=[0.01]))
 
 
 def test_rsr_command(tmp_path):
@@ -265,7 +287,7 @@ def test_rsr_command(tmp_path):
     assert "75.00 (15/20)" in r.output and "FMR 1 %" in r.output
     assert "FMR 0.1 %" not in r.output
     assert (out / "rsr.tex").is_file() and (out / "rsr.csv").is_file()
-    bad = rsr.write_vuln_scores(tmp_path / "bad.csv", _bona_fide().iloc[:0], _attack(ATTACK))
+    bad = score_files.write_vuln_scores(tmp_path / "bad.csv", _bona_fide().iloc[:0], _attack(ATTACK))
     r = CliRunner().invoke(cmd, [str(bad), "-o", str(out)])
     assert r.exit_code == 2 and "--bona-fide" in r.output
 
@@ -283,9 +305,9 @@ def test_bob_vuln_metrics_reports_our_rsr(tmp_path):
     bf = _bona_fide()
     bf["score"] = np.concatenate([rng.normal(0, 1, 1000), rng.normal(4, 1, 100)])
     att = rng.normal(2.5, 1.0, 333)
-    path = rsr.write_vuln_scores(tmp_path / "scores-dev.csv", bf, _attack(att),
-                                 metadata=rsr.protection_metadata("dlib", Protection(32, 8)))
-    exported = rsr.export_measure_files(path)
+    path = score_files.write_vuln_scores(tmp_path / "scores-dev.csv", bf, _attack(att),
+                                 metadata=score_files.protection_metadata("dlib", Protection(32, 8)))
+    exported = score_files.export_measure_files(path)
     ours = rsr.evaluate_score_files([path], fmrs=[0.001, 0.01]).set_index("fmr")
     # one bob call per tool: each takes 10-30 s to start (every Bob plugin loads)
     out = _bob("vuln", "metrics", "-c", "far", "-f", "0.001", str(path))
@@ -300,3 +322,16 @@ def test_bob_vuln_metrics_reports_our_rsr(tmp_path):
     m = re.search(r"False Negative Rate\s+[\d.]+% \((\d+)/(\d+)\)", out)
     assert m, out
     assert (int(m.group(1)), int(m.group(2))) == (333 - ours.loc[0.01, "n_accepted"], 333)
+
+
+def test_markdown_table_is_the_one_renderer():
+    """tables.markdown_table: pipe tables; number parsing on (floatfmt) or off (cells as written)."""
+    frame = pd.DataFrame({"K": [8, 16], "cosine": ["0.800", "0.812"], "x": [0.12345, 2.0]})
+    md = tables.markdown_table(frame, floatfmt=".2f")
+    lines = md.split("\n")
+    assert len(lines) == 4 and lines[0].split("|")[1].strip() == "K"
+    assert set(lines[1].replace("|", "").replace(":", "")) == {"-"}
+    assert "| 8 | 0.80 | 0.12 |" in re.sub(" +", " ", md)  # number-like strings parsed
+    raw = re.sub(" +", " ", tables.markdown_table(frame, numparse=False))
+    assert "| 8 | 0.800 | 0.12345 |" in raw  # pre-formatted cells kept as written
+    assert md == frame.to_markdown(index=False, floatfmt=".2f")  # what the pandas callers had

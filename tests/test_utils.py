@@ -102,8 +102,8 @@ def test_lazy_exports_import_on_first_use():
 
     from bob_facerev.utils import lazy_exports
 
-    getter = lazy_exports("bob_facerev.protection", {"pemiu_scores": "pemiu"})
-    assert getter("pemiu_scores") is sys.modules["bob_facerev.protection.pemiu"].pemiu_scores
+    getter = lazy_exports("bob_facerev.protection", {"pemiu_scores": "comparator"})
+    assert getter("pemiu_scores") is sys.modules["bob_facerev.protection.comparator"].pemiu_scores
     assert protection.PEMIU.__module__ == "bob_facerev.protection.pemiu"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         getter("nothing")

@@ -191,7 +191,7 @@ def attack_scores(attack_samples, originals, reconstructed, references, referenc
     -------
     dict
         ``{"type-I": rows, "type-II": rows}``, rows as dicts for
-        :func:`~bob_facerev.evaluation.rsr.write_vuln_scores`.
+        :func:`~bob_facerev.evaluation.score_files.write_vuln_scores`.
     """
     type1 = np.sum(originals * reconstructed, axis=1)
     rows = {"type-I": [], "type-II": []}

@@ -18,21 +18,23 @@ Conventions
   protected block ``i`` of template ``t`` having come from original position ``p`` (lower is more
   likely). The built-in scorers are :class:`MeanScorer`, :class:`GaussianScorer` and
   :class:`ClassifierScorer` (a learned classifier returning ``-log p(position | block)``); any
-  object with the same ``block_costs`` method (and optionally ``fit(blocks)``) plugs in.
+  scikit-learn estimator (:class:`sklearn.base.BaseEstimator`) with the same ``block_costs``
+  method (and optionally ``fit(blocks)``) plugs in: :meth:`Deshuffler.fit` fits a
+  :func:`~sklearn.base.clone` of it.
+
+The placement metrics are in :mod:`bob_facerev.attack.deshuffle_metrics`, the learning-curve
+experiment in :mod:`bob_facerev.attack.deshuffle_curve`, its table and plot in
+:mod:`bob_facerev.attack.deshuffle_report`.
 """
 
 from __future__ import annotations
 
-import copy
-import os
-
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from bob_facerev.protection.assignment import batched_assignment
 from bob_facerev.protection.pemiu import check_embeddings, n_blocks, permute_blocks
-from bob_facerev.utils import atomic_path
 
 __all__ = [
     "MeanScorer",
@@ -40,30 +42,18 @@ __all__ = [
     "ClassifierScorer",
     "Deshuffler",
     "inverse_permutations",
-    "true_permutations",
-    "placement_accuracy",
-    "exact_restoration_rate",
-    "row_cosine",
-    "evaluate_deshuffling",
-    "learning_curve",
-    "markdown_table",
-    "plot_learning_curve",
-    "DEFAULT_SIZES",
+    "split_blocks",
 ]
 
-#: attacker set sizes of the learning curve (those above the available number are skipped)
-DEFAULT_SIZES = (1, 3, 10, 30, 100, 300, 1000, 3000, 10000)
 
-
-# --------------------------------------------------------------------------- input checks
-def _blocks(X, block_size, name):
+def split_blocks(X, block_size, name=None):
     """Split ``(N, d)`` into ``(N, n, K)`` float64 blocks; K must divide d."""
     n = n_blocks(X.shape[1], block_size)
     return X.reshape(X.shape[0], n, block_size).astype(np.float64, copy=False)
 
 
 # --------------------------------------------------------------------------- scorers
-class MeanScorer:
+class MeanScorer(BaseEstimator):
     """Cost = squared L2 distance between a protected block and each position's mean block.
 
     Attributes
@@ -85,7 +75,7 @@ class MeanScorer:
         return np.maximum(sq - 2.0 * cross + mu, 0.0)
 
 
-class GaussianScorer:
+class GaussianScorer(BaseEstimator):
     """Cost = negative log-likelihood (nats) under each position's Gaussian.
 
     Every position ``p`` gets a mean ``mu_p`` and a covariance shrunk towards a scaled identity,
@@ -166,7 +156,7 @@ class GaussianScorer:
         return (0.5 * (quad - 2.0 * lin + const) + self.log_norms_).reshape(N, n, n)
 
 
-class ClassifierScorer:
+class ClassifierScorer(BaseEstimator):
     """Cost = ``-log p(position | block)`` of a learned per-position classifier.
 
     A multinomial logistic regression (:class:`sklearn.linear_model.LogisticRegression`) is
@@ -263,8 +253,9 @@ class Deshuffler(TransformerMixin, BaseEstimator):
         attacker's blocks (:class:`ClassifierScorer`, needs >= 2 embeddings).
         Or any object with ``block_costs(blocks (N, n, K)) -> (N, n, n)`` where
         ``cost[t, i, p]`` is the cost of protected block ``i`` having come from position ``p``
-        (e.g. ``-log p(p | block)`` of a learned classifier). If it has ``fit(blocks)``, a copy
-        is fitted on the attacker's blocks ``(N, n, K)``.
+        (e.g. ``-log p(p | block)`` of a learned classifier), a scikit-learn estimator
+        (:class:`sklearn.base.BaseEstimator`). If it has ``fit(blocks)``, a
+        :func:`~sklearn.base.clone` is fitted on the attacker's blocks ``(N, n, K)``.
     reg : float in [0, 1] or "auto"
         Covariance shrinkage of the ``"gaussian"`` scorer (``"auto"``: Ledoit-Wolf, see
         :class:`GaussianScorer`).
@@ -295,7 +286,7 @@ class Deshuffler(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Learn per-position statistics from unprotected embeddings ``X`` ``(N, d)``."""
         X = check_embeddings(X, name="the attacker's embeddings")
-        blocks = _blocks(X, self.block_size, "the attacker's embeddings")
+        blocks = split_blocks(X, self.block_size, "the attacker's embeddings")
         if isinstance(self.scorer, str):
             if self.scorer not in _SCORERS:
                 raise ValueError(
@@ -303,13 +294,19 @@ class Deshuffler(TransformerMixin, BaseEstimator):
                     "with a block_costs(blocks) method"
                 )
             scorer = _SCORERS[self.scorer](self.reg)
-        elif hasattr(self.scorer, "block_costs"):
-            scorer = copy.deepcopy(self.scorer)
-        else:
+        elif not hasattr(self.scorer, "block_costs"):
             raise ValueError(
                 f"scorer {self.scorer!r} has no block_costs(blocks) method; pass 'mean', "
                 "'gaussian' or an object implementing block_costs (see the Deshuffler docstring)"
             )
+        elif not hasattr(self.scorer, "get_params"):
+            raise ValueError(
+                f"scorer {self.scorer!r} is not a scikit-learn estimator (no get_params): "
+                "derive its class from sklearn.base.BaseEstimator (its __init__ storing its "
+                "parameters), so that fit can clone it"
+            )
+        else:
+            scorer = clone(self.scorer)
         if hasattr(scorer, "fit"):
             scorer.fit(blocks)
         self.scorer_ = scorer
@@ -335,7 +332,7 @@ class Deshuffler(TransformerMixin, BaseEstimator):
         ``cost[t, i, p]``: cost of protected block ``i`` having come from position ``p``.
         """
         X = self._check_protected(X)
-        return self.scorer_.block_costs(_blocks(X, self.block_size, "the protected templates"))
+        return self.scorer_.block_costs(split_blocks(X, self.block_size, "the protected templates"))
 
     def _chunks(self, N, per_template=1):
         step = max(1, int(self.batch_size) // per_template)
@@ -363,7 +360,7 @@ class Deshuffler(TransformerMixin, BaseEstimator):
         perms = np.empty((N, self.n_blocks_), dtype=np.int64)
         conf = np.empty(N) if return_confidence else None
         for sl in self._chunks(N, self.n_blocks_):
-            cost = self.scorer_.block_costs(_blocks(X[sl], self.block_size, "templates"))
+            cost = self.scorer_.block_costs(split_blocks(X[sl], self.block_size, "templates"))
             perms[sl] = batched_assignment(cost)
             if return_confidence:
                 conf[sl] = _runner_up_gap(cost, perms[sl])
@@ -383,7 +380,7 @@ class Deshuffler(TransformerMixin, BaseEstimator):
         X = self._check_protected(X)
         total = np.zeros((self.n_blocks_, self.n_blocks_))
         for sl in self._chunks(X.shape[0]):
-            total += self.scorer_.block_costs(_blocks(X[sl], self.block_size, "templates")).sum(0)
+            total += self.scorer_.block_costs(split_blocks(X[sl], self.block_size, "templates")).sum(0)
         return batched_assignment(total[None])[0]
 
     def transform(self, X):
@@ -414,249 +411,7 @@ def _runner_up_gap(cost, perm):
     return np.maximum(alt_cost - best, 0.0)
 
 
-# --------------------------------------------------------------------------- metrics
 def inverse_permutations(perms):
     """Inverse of permutations ``(..., n)`` along the last axis."""
     perms = np.asarray(perms)
     return np.argsort(perms, axis=-1).astype(np.int64)
-
-
-def true_permutations(original, protected, block_size):
-    """Recover the permutations that turned ``original`` into ``protected`` (both ``(N, d)``).
-
-    Found by matching blocks exactly, independently of how the protection drew them, so the
-    evaluation cannot inherit a bug of the protection. Raises ValueError when a protected block
-    is not a block of its original template.
-    """
-    o = _blocks(check_embeddings(original, name="original"), block_size, "original")
-    p = _blocks(check_embeddings(protected, name="protected"), block_size, "protected")
-    if o.shape != p.shape:
-        raise ValueError(f"original {o.shape} and protected {p.shape} blocks differ in shape")
-    d2 = ((p[:, :, None, :] - o[:, None, :, :]) ** 2).sum(-1)  # (N, i protected, j original)
-    perms = d2.argmin(-1)
-    if not np.allclose(np.take_along_axis(d2, perms[..., None], -1), 0.0):
-        raise ValueError("protected templates are not block permutations of the originals")
-    return perms.astype(np.int64)
-
-
-def placement_accuracy(estimated, true):
-    """Share of blocks placed at their original position (chance: ``1 / n_blocks``)."""
-    return float(np.mean(np.asarray(estimated) == np.asarray(true)))
-
-
-def exact_restoration_rate(estimated, true):
-    """Share of templates whose every block is placed correctly."""
-    est, true = np.atleast_2d(estimated), np.atleast_2d(true)
-    return float(np.mean(np.all(est == true, axis=-1)))
-
-
-def row_cosine(a, b):
-    """Cosine similarity between matching rows of ``a`` and ``b`` ``(N, d)`` -> ``(N,)``."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    num = np.einsum("nd,nd->n", a, b)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return num / np.maximum(den, np.finfo(float).tiny)
-
-
-def evaluate_deshuffling(deshuffler, original, protected, true_perms=None, shared=False):
-    """Placement metrics of a fitted :class:`Deshuffler` on one protected set.
-
-    Parameters
-    ----------
-    deshuffler : Deshuffler (fitted)
-    original, protected : ndarray (N, d)
-        Victims' unprotected templates and their PE-MIU versions.
-    true_perms : ndarray (N, n), optional
-        The protection's permutations; recovered with :func:`true_permutations` if omitted.
-    shared : bool
-        Estimate one permutation for all templates (fixed-key PE-MIU) instead of one each.
-
-    Returns
-    -------
-    dict
-        ``placement`` (share of blocks placed correctly), ``exact`` (share of templates restored
-        exactly), ``cosine`` (mean cosine restored vs. original), ``cosine_protected`` (mean
-        cosine protected vs. original: the no-attack baseline), ``chance`` (``1 / n``).
-    """
-    K = deshuffler.block_size
-    if true_perms is None:
-        true_perms = true_permutations(original, protected, K)
-    if shared:
-        est = np.broadcast_to(deshuffler.estimate_shared_permutation(protected), true_perms.shape)
-    else:
-        est = deshuffler.estimate_permutations(protected)
-    restored = permute_blocks(np.asarray(protected), inverse_permutations(est), K)
-    return {
-        "placement": placement_accuracy(est, true_perms),
-        "exact": exact_restoration_rate(est, true_perms),
-        "cosine": float(row_cosine(restored, original).mean()),
-        "cosine_protected": float(row_cosine(protected, original).mean()),
-        "chance": 1.0 / true_perms.shape[1],
-    }
-
-
-def learning_curve(
-    attacker,
-    victims,
-    block_sizes=(8, 16, 32, 64),
-    scorers=("mean", "gaussian"),
-    sizes=DEFAULT_SIZES,
-    protection="random",
-    moved_blocks=None,
-    repeats=3,
-    reg=1e-3,
-    seed=0,
-    progress=True,
-):
-    """Placement metrics as a function of the number of attacker embeddings.
-
-    The victims are protected with :class:`~bob_facerev.protection.pemiu.PEMIU` (one random
-    permutation per template, or one fixed permutation moving ``moved_blocks`` blocks); for
-    every block size, scorer and attacker-set size, ``repeats`` random attacker subsets are
-    drawn, a :class:`Deshuffler` is fitted on each and evaluated with
-    :func:`evaluate_deshuffling`.
-
-    Parameters
-    ----------
-    attacker : ndarray (A, d)
-        Unprotected embeddings available to the attacker (disjoint from the victims).
-    victims : ndarray (V, d)
-    block_sizes : sequence of int
-    scorers : sequence of str
-    sizes : sequence of int
-        Attacker-set sizes; those above ``A`` are dropped, ``A`` itself is always added.
-        The ``"gaussian"`` scorer skips sizes below 2.
-    protection : {"random", "fixed"}
-    moved_blocks : int, optional
-        ``P`` for fixed protection (``None``: all ``n`` blocks move, whatever ``K``).
-    repeats : int
-        Attacker subsets per size (one when the size is ``A``).
-    seed : int
-        Seeds the protection and the subsets.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (block_size, scorer, attack, n_attacker), with columns ``block_size``,
-        ``n_blocks``, ``scorer``, ``attack`` (``"per-template"``; also ``"shared"`` for fixed
-        protection), ``protection``, ``n_attacker``, ``repeats``, ``placement``,
-        ``placement_std``, ``exact``, ``cosine``, ``cosine_protected``, ``chance``.
-    """
-    import pandas as pd
-    from tqdm import tqdm
-
-    from bob_facerev.protection.pemiu import PEMIU
-
-    if protection not in ("random", "fixed"):
-        raise ValueError(f"protection must be 'random' or 'fixed', got {protection!r}")
-    attacker = check_embeddings(attacker, name="the attacker's embeddings")
-    victims = check_embeddings(victims, name="the victims' embeddings")
-    if attacker.shape[1] != victims.shape[1]:
-        raise ValueError(
-            f"attacker (d={attacker.shape[1]}) and victim (d={victims.shape[1]}) embeddings "
-            "differ in size; use embeddings of the same extractor"
-        )
-    A = attacker.shape[0]
-    sizes = sorted({int(s) for s in sizes if 0 < s < A} | {A})
-    rng = np.random.default_rng(seed)
-    attacks = ["per-template"] + (["shared"] if protection == "fixed" else [])
-    todo = [(K, s, size) for K in block_sizes for s in scorers for size in sizes]
-    rows = []
-    protected = {}
-    for K, scorer, size in tqdm(todo, desc="deshuffle learning curve", disable=not progress):
-        if K not in protected:
-            nb = n_blocks(victims.shape[1], K)  # a clear error for a bad K
-            if protection == "fixed":
-                pe = PEMIU(block_size=K, moved_blocks=nb if moved_blocks is None else moved_blocks,
-                           seed=seed)
-            else:
-                pe = PEMIU(block_size=K, seed=seed)
-            Y = pe.transform(victims, keys=np.arange(victims.shape[0]))
-            protected[K] = (Y, true_permutations(victims, Y, K))
-        if scorer in ("gaussian", "classifier") and size < 2:
-            continue
-        Y, true = protected[K]
-        reps = 1 if size == A else repeats
-        results = {a: [] for a in attacks}
-        for _ in range(reps):
-            subset = attacker[rng.choice(A, size=size, replace=False)]
-            model = Deshuffler(block_size=K, scorer=scorer, reg=reg).fit(subset)
-            for a in attacks:
-                results[a].append(
-                    evaluate_deshuffling(model, victims, Y, true, shared=(a == "shared"))
-                )
-        for a, res in results.items():
-            mean = {k: float(np.mean([r[k] for r in res])) for k in res[0]}
-            rows.append({
-                "block_size": K, "n_blocks": victims.shape[1] // K, "scorer": scorer,
-                "attack": a, "protection": protection, "n_attacker": size, "repeats": reps,
-                "placement": mean["placement"],
-                "placement_std": float(np.std([r["placement"] for r in res])),
-                "exact": mean["exact"], "cosine": mean["cosine"],
-                "cosine_protected": mean["cosine_protected"], "chance": mean["chance"],
-            })
-    return pd.DataFrame(rows)
-
-
-def markdown_table(table, columns=("block_size", "n_blocks", "scorer", "attack", "n_attacker",
-                                   "placement", "exact", "cosine", "cosine_protected", "chance")):
-    """A learning-curve DataFrame as a markdown table (rates in %, cosines to 3 decimals)."""
-    columns = [c for c in columns if c in table.columns]
-    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for _, r in table.iterrows():
-        cells = []
-        for c in columns:
-            v = r[c]
-            if c in ("placement", "exact", "chance"):
-                cells.append(f"{100 * v:.1f}%")
-            elif c.startswith("cosine"):
-                cells.append(f"{v:.3f}")
-            else:
-                cells.append(str(v))
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
-
-
-def plot_learning_curve(table, path, title=None):
-    """Plot placement, exact restoration and cosine vs. attacker-set size; save to ``path``.
-
-    Written atomically (:func:`bob_facerev.utils.atomic_path`). Returns ``path``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    metrics = [("placement", "blocks placed correctly"), ("exact", "templates restored exactly"),
-               ("cosine", "cosine restored vs. original")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    groups = table.groupby(["block_size", "scorer", "attack"], sort=True)
-    colors = {K: f"C{i}" for i, K in enumerate(sorted(table["block_size"].unique()))}
-    styles = {s: ls for s, ls in zip(sorted(table["scorer"].unique()), ["-", "--", ":", "-."])}
-    for (K, scorer, attack), g in groups:
-        g = g.sort_values("n_attacker")
-        label = f"K={K} ({g['n_blocks'].iloc[0]} blocks), {scorer}" + (
-            "" if attack == "per-template" else f", {attack}")
-        marker = "o" if attack == "per-template" else "s"
-        for ax, (m, _) in zip(axes, metrics):
-            ax.plot(g["n_attacker"], g[m], styles[scorer], color=colors[K], marker=marker,
-                    ms=3, label=label)
-    for K in colors:
-        sub = table[table["block_size"] == K]
-        axes[0].axhline(sub["chance"].iloc[0], color=colors[K], lw=0.6, alpha=0.5)
-        axes[2].axhline(sub["cosine_protected"].iloc[0], color=colors[K], lw=0.6, alpha=0.5)
-    for ax, (_, name) in zip(axes, metrics):
-        ax.set_xscale("log")
-        ax.set_xlabel("attacker embeddings")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylim(0, 1.02)
-    axes[1].set_ylim(0, 1.02)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(title or "Key-free de-shuffling of PE-MIU (thin lines: chance / no attack)")
-    fig.tight_layout()
-    path = os.fspath(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=os.path.splitext(path)[1][1:] or "png")
-    plt.close(fig)
-    return path

@@ -41,10 +41,10 @@ import re
 
 from pathlib import Path
 
+from .images import check_image
 from .protocols import (
     annotate_images,
     attack_protocol,
-    check_image,
     configured_database,
     default_protocols_path,
     eye_columns,

@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .images import check_image
 from .protocols import (
     annotate_images,
     attack_protocol,
-    check_image,
     configured_paths,
     default_protocols_path,
     eye_columns,

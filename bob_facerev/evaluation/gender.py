@@ -33,6 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from ..utils import atomic_path
+from .tables import markdown_table
 
 logger = logging.getLogger(__name__)
 
@@ -294,43 +295,10 @@ def leakage_table(
     """
     from tqdm import tqdm
 
-    from bob_facerev.protection.pemiu import PEMIU
-
-    X = np.asarray(embeddings)
-    if X.ndim != 2:
-        raise ValueError(f"embeddings must be (N, d), got shape {X.shape}")
-    labels = parse_gender(list(gender))
-    if len(labels) != len(X):
-        raise ValueError(f"got {len(labels)} gender labels for {len(X)} embeddings")
-    for tm in threat_models:
-        if tm not in THREAT_MODELS:
-            raise ValueError(f"unknown threat model {tm!r}; choose from {THREAT_MODELS}")
-    keys = np.arange(len(X)).astype(str) if keys is None else np.asarray([str(k) for k in keys])
-    R = None if reconstructed is None else np.asarray(reconstructed)
-    if R is not None and len(R) != len(X):
-        raise ValueError(
-            f"reconstructed has {len(R)} rows for {len(X)} embeddings; they must be the same samples"
-        )
-    known = np.flatnonzero(labels >= 0)
-    if len(known) < len(labels):
-        logger.warning("%d samples of unknown gender left out", len(labels) - len(known))
-    rows = known[balanced_indices(labels[known], seed, n_per_gender)] if balance else known
-    X, y, keys = X[rows], labels[rows], keys[rows]
-    R = None if R is None else R[rows]
+    X, y, keys, R = _leakage_samples(embeddings, gender, keys, reconstructed, threat_models,
+                                     balance, seed, n_per_gender)
     folds = stratified_folds(y, n_splits, seed)
-
-    jobs = [("unprotected", "none", X, None)]
-    for k in block_sizes:
-        P = PEMIU(block_size=int(k), moved_blocks=None, seed=pemiu_seed).transform(X, keys=list(keys))
-        for tm in threat_models:
-            jobs.append((f"pemiu-k{k}", tm, P, X if tm == "clean-train" else None))
-    if R is not None:
-        for tm in threat_models:
-            if tm == "clean-train" and R.shape[1] != X.shape[1]:
-                logger.warning("reconstructed embeddings are %d-d, clean ones %d-d: no clean-train", R.shape[1], X.shape[1])
-                continue
-            jobs.append(("reconstructed", tm, R, X if tm == "clean-train" else None))
-
+    jobs = _leakage_jobs(X, keys, R, block_sizes, threat_models, pemiu_seed)
     out = []
     n0, n1 = int(np.sum(y == 0)), int(np.sum(y == 1))
     for protection, tm, Xt, Xtr in tqdm(jobs, desc="gender leakage", disable=not progress):
@@ -352,6 +320,53 @@ def leakage_table(
     return pd.DataFrame(out)
 
 
+def _leakage_samples(embeddings, gender, keys, reconstructed, threat_models, balance, seed,
+                     n_per_gender):
+    """The checked inputs of :func:`leakage_table`, restricted to the (balanced) known genders.
+
+    Returns ``(X, y, keys, R)``: templates, gender classes, key strings, reconstructed
+    embeddings (or None), one row per kept sample.
+    """
+    X = np.asarray(embeddings)
+    if X.ndim != 2:
+        raise ValueError(f"embeddings must be (N, d), got shape {X.shape}")
+    labels = parse_gender(list(gender))
+    if len(labels) != len(X):
+        raise ValueError(f"got {len(labels)} gender labels for {len(X)} embeddings")
+    for tm in threat_models:
+        if tm not in THREAT_MODELS:
+            raise ValueError(f"unknown threat model {tm!r}; choose from {THREAT_MODELS}")
+    keys = np.arange(len(X)).astype(str) if keys is None else np.asarray([str(k) for k in keys])
+    R = None if reconstructed is None else np.asarray(reconstructed)
+    if R is not None and len(R) != len(X):
+        raise ValueError(
+            f"reconstructed has {len(R)} rows for {len(X)} embeddings; they must be the same samples"
+        )
+    known = np.flatnonzero(labels >= 0)
+    if len(known) < len(labels):
+        logger.warning("%d samples of unknown gender left out", len(labels) - len(known))
+    rows = known[balanced_indices(labels[known], seed, n_per_gender)] if balance else known
+    return X[rows], labels[rows], keys[rows], None if R is None else R[rows]
+
+
+def _leakage_jobs(X, keys, R, block_sizes, threat_models, pemiu_seed):
+    """``(protection, threat model, test templates, training templates or None)`` per row group."""
+    from bob_facerev.protection.pemiu import PEMIU
+
+    jobs = [("unprotected", "none", X, None)]
+    for k in block_sizes:
+        P = PEMIU(block_size=int(k), moved_blocks=None, seed=pemiu_seed).transform(X, keys=list(keys))
+        for tm in threat_models:
+            jobs.append((f"pemiu-k{k}", tm, P, X if tm == "clean-train" else None))
+    if R is not None:
+        for tm in threat_models:
+            if tm == "clean-train" and R.shape[1] != X.shape[1]:
+                logger.warning("reconstructed embeddings are %d-d, clean ones %d-d: no clean-train", R.shape[1], X.shape[1])
+                continue
+            jobs.append(("reconstructed", tm, R, X if tm == "clean-train" else None))
+    return jobs
+
+
 def format_table(table, digits=3):
     """Markdown table: one row per (protection, threat model), one column per classifier,
     cells ``mean ± std``."""
@@ -361,11 +376,11 @@ def format_table(table, digits=3):
     wide = t.pivot_table(
         index=["protection", "threat_model"], columns="classifier", values="cell", aggfunc="first", sort=False
     )[order]
-    header = "| protection | threat model | " + " | ".join(order) + " |"
-    sep = "|" + "---|" * (len(order) + 2)
-    lines = [header, sep]
-    for (prot, tm), row in wide.iterrows():
-        lines.append(f"| {prot} | {tm} | " + " | ".join(row[c] for c in order) + " |")
+    cells = pd.DataFrame(
+        [[prot, tm, *(row[c] for c in order)] for (prot, tm), row in wide.iterrows()],
+        columns=["protection", "threat model", *order],
+    )
+    lines = [markdown_table(cells, numparse=False)]
     notes = [_n_text(table)] + _notes(table)
     notes = [n for n in notes if n]
     return "\n".join(lines + ([""] + notes if notes else []))

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..experiment_layout import CellLayout, GridLayout
+from . import faces as faces_module
 from . import plots
-from . import rsr as rates
+from . import rsr, score_files, tables
 
 
 def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=True, det=True,
@@ -25,7 +26,7 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
     Parameters
     ----------
     scores : list of str or Path
-        Bob CSV score files (:func:`~bob_facerev.evaluation.rsr.write_vuln_scores`).
+        Bob CSV score files (:func:`~bob_facerev.evaluation.score_files.write_vuln_scores`).
     output : str or Path
         Folder: ``rsr.md``, ``rsr.csv``, ``rsr.tex``, ``rsr_heatmap.png``, ``det.png``,
         ``faces.png``.
@@ -34,7 +35,7 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
     bona_fide : str, optional
         Score file whose bona fide rows set the thresholds (default: each file's own).
     faces : str, optional
-        Faces ``.npz`` (:func:`~bob_facerev.evaluation.plots.save_faces`) for ``faces.png``.
+        Faces ``.npz`` (:func:`~bob_facerev.evaluation.faces.save_faces`) for ``faces.png``.
     heatmap, det : bool
         Draw the heatmap (when the files carry K and P labels) and the DET plot.
     title : str, optional
@@ -70,12 +71,12 @@ def rsr_report(scores, output, fmrs=None, bona_fide=None, faces=None, heatmap=Tr
 
 def _write_report(scores, out, fmrs, bona_fide, faces, heatmap, det, title=None):
     """:func:`rsr_report` into the staging folder ``out``."""
-    fmrs = fmrs or rates.DEFAULT_FMRS
-    results = rates.evaluate_score_files(scores, bona_fide=bona_fide, fmrs=fmrs)
-    tables = rates.write_tables(results, out / "rsr")
-    markdown = tables["md"].read_text()
-    written = [tables["md"], tables["csv"], tables["tex"]]
-    labels = rates.label_columns(results)
+    fmrs = fmrs or rsr.DEFAULT_FMRS
+    results = rsr.evaluate_score_files(scores, bona_fide=bona_fide, fmrs=fmrs)
+    files = tables.write_tables(results, out / "rsr")
+    markdown = files["md"].read_text()
+    written = [files["md"], files["csv"], files["tex"]]
+    labels = score_files.label_columns(results)
     if heatmap and {"facerev_block_size", "facerev_moved_blocks"} <= set(labels):
         plots.rsr_heatmap(results, out / "rsr_heatmap.png")
         written.append(out / "rsr_heatmap.png")
@@ -87,22 +88,22 @@ def _write_report(scores, out, fmrs, bona_fide, faces, heatmap, det, title=None)
         written.append(plots.det_plot(_det_curves(scores, bona_fide), out / "det.png", fmrs=fmrs,
                                       title=title))
     if faces:
-        written.append(plots.face_grid(**plots.load_faces(faces), path=out / "faces.png"))
+        written.append(faces_module.face_grid(**faces_module.load_faces(faces), path=out / "faces.png"))
     return markdown, written
 
 
 def _det_curves(scores, bona_fide):
     """Bona fide reference curve(s) + one attack-vs-impostor curve per protection."""
-    shared = rates.load_bona_fide(bona_fide) if bona_fide else None
+    shared = score_files.load_bona_fide(bona_fide) if bona_fide else None
     refs, curves = [], []
     for p in scores:
-        bf, at = rates.read_vuln_scores(p)
-        neg, pos = shared if shared is not None else rates.split_bona_fide(bf)
+        bf, at = score_files.read_vuln_scores(p)
+        neg, pos = shared if shared is not None else score_files.split_bona_fide(bf)
         if pos.size and not any(
             np.array_equal(neg, n) and np.array_equal(pos, q) for _, n, q in refs
         ):
             refs.append((str(p), neg, pos))
-        cols = rates.label_columns(at)
+        cols = score_files.label_columns(at)
         groups = at.groupby(cols, sort=False) if cols else [((), at)]
         for key, g in groups:
             key = key if isinstance(key, tuple) else (key,)
@@ -113,7 +114,7 @@ def _det_curves(scores, bona_fide):
                if len({other.get(c) for other, *_ in curves}) > 1}
     attack_curves = []
     for lab, fname, neg, att in curves:
-        name = " ".join(f"{rates.display_name(c)}={v}" for c, v in lab.items() if c in varying)
+        name = " ".join(f"{score_files.display_name(c)}={v}" for c, v in lab.items() if c in varying)
         attack_curves.append((f"attack {name}" if name else f"attack {fname}", neg, att))
     ref_curves = [
         ("bona fide" if len(refs) == 1 else f"bona fide ({Path(src).parent.name}/{Path(src).name})",
@@ -137,8 +138,8 @@ def threshold_notes(results):
         fmrs = sorted(set(g["fmr"]))
         if len(fmrs) < 2:
             continue
-        names = ", ".join(rates.fmr_label(f) for f in fmrs[:-1]) + \
-            f" and {rates.fmr_label(fmrs[-1])}"
+        names = ", ".join(tables.fmr_label(f) for f in fmrs[:-1]) + \
+            f" and {tables.fmr_label(fmrs[-1])}"
         notes.append(
             f"{names} share the threshold {thr:.4f} ({n_fm} of {n_imp} impostor scores at or "
             f"above it), so their columns are identical: with {n_imp} impostor scores the "
@@ -160,13 +161,13 @@ def grid_header(summary, results):
     summary : dict
         What :func:`bob_facerev.experiment.run_grid` returns.
     results : DataFrame
-        The long table of the type-I score files (:func:`rates.evaluate_score_files`).
+        The long table of the type-I score files (:func:`~bob_facerev.evaluation.rsr.evaluate_score_files`).
     """
     db = _databases(summary)
     first = results.drop_duplicates(["fmr"]).sort_values("fmr")
     n_gen, n_imp = int(first["n_genuine"].iloc[0]), int(first["n_impostors"].iloc[0])
     n_att = int(results["n_attacks"].max())
-    cells = results.drop_duplicates(["file"] + rates.label_columns(results))
+    cells = results.drop_duplicates(["file"] + score_files.label_columns(results))
     train = summary.get("train") or {}
     recipe = ", ".join(f"{k}={v}" for k, v in train.items()
                        if k in ("epochs", "batch_size", "lr", "w_id", "validation_fraction"))
@@ -176,7 +177,7 @@ def grid_header(summary, results):
         f"`{db['attack_database']}` (type-I: each reconstruction against its own image).",
         f"- Thresholds: bona fide comparisons of `{db['bona_fide_database']}`, {n_gen} genuine "
         f"and {n_imp} impostor scores: "
-        + "; ".join(f"{rates.fmr_label(r.fmr)}: {r.threshold:.4f} ({r.n_false_matches}/"
+        + "; ".join(f"{tables.fmr_label(r.fmr)}: {r.threshold:.4f} ({r.n_false_matches}/"
                     f"{r.n_impostors} impostor scores at or above)"
                     for r in first.itertuples()) + ".",
         f"- Attacker: a generator trained on `{db['training_database']}`"
@@ -217,7 +218,7 @@ def grid_report(summary, output, fmrs=None):
     """
     from ..utils import atomic_write_text
 
-    fmrs = fmrs or rates.DEFAULT_FMRS
+    fmrs = fmrs or rsr.DEFAULT_FMRS
     output = Path(output)
     type1 = summary["scores"]
     type2 = [str(CellLayout(Path(p).parent).scores_type2) for p in type1
@@ -226,7 +227,7 @@ def grid_report(summary, output, fmrs=None):
     title = (f"DET, {summary.get('model', '?')}: attacks on {db['attack_database']}, "
              f"thresholds from {db['bona_fide_database']}")
     text, written = rsr_report(type1, output, fmrs=fmrs, faces=summary["faces"], title=title)
-    header = grid_header(summary, rates.evaluate_score_files(type1, fmrs=fmrs))
+    header = grid_header(summary, rsr.evaluate_score_files(type1, fmrs=fmrs))
     parts = [header, "", "# Type-I attack (reconstruction vs the original image)", "", text]
     if type2:
         text2, written2 = rsr_report(type2, output / "type-II", fmrs=fmrs, heatmap=False,
@@ -265,14 +266,14 @@ def verification_table(summary, fmrs=(0.001, 0.01, 0.1)):
         return ""
     rows = []
     for k, path in files.items():
-        neg, pos = rates.split_bona_fide(rates.read_vuln_scores(path)[0])
+        neg, pos = score_files.split_bona_fide(score_files.read_vuln_scores(path)[0])
         row = {"K": k, "genuine": len(pos), "impostor": len(neg),
                "EER %": 100 * bob.measure.eer(neg, pos)}
         for fmr in fmrs:
             threshold = bob.measure.far_threshold(neg, pos, fmr)
             row[f"FNMR % @ FMR {100 * fmr:g} %"] = 100 * bob.measure.farfrr(neg, pos, threshold)[1]
         rows.append(row)
-    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f")
+    return tables.markdown_table(pd.DataFrame(rows), floatfmt=".2f")
 
 
 def demo_gender(summary, output, block_size=16):

@@ -9,7 +9,7 @@ applications, templates of application ``a`` are compared with those of applicat
 * **non-mated** pairs: faces of different subjects.
 
 Comparators: ``"pemiu"`` (the PE-MIU comparator, which realigns the blocks by a minimum-cost
-assignment, :func:`~bob_facerev.protection.pemiu.pemiu_scores`), ``"cosine"`` (plain cosine of
+assignment, :func:`~bob_facerev.protection.comparator.pemiu_scores`), ``"cosine"`` (plain cosine of
 the shuffled templates) and ``"deshuffled-cosine"`` (cosine after key-free de-shuffling of both
 templates with a :class:`~bob_facerev.attack.deshuffle.Deshuffler` fitted on an attacker's
 unprotected embeddings). ``D<->sys`` near 1: an attacker links the two applications' records.
@@ -73,7 +73,7 @@ def comparator_scores(A, B, comparator, block_size, deshuffler=None):
     ``"deshuffled-cosine"``).
     """
     if comparator == "pemiu":
-        from bob_facerev.protection.pemiu import pemiu_scores
+        from bob_facerev.protection.comparator import pemiu_scores
 
         return np.asarray(pemiu_scores(A, B, block_size), np.float64)
     if comparator == "cosine":
@@ -162,5 +162,7 @@ def unlinkability_study(X, subjects=None, block_sizes=(16, 32), comparators=COMP
 
 
 def markdown_table(table, digits=3):
-    """The study's table as Markdown."""
-    return table.to_markdown(index=False, floatfmt=f".{digits}f")
+    """The study's table as Markdown (:func:`bob_facerev.evaluation.tables.markdown_table`)."""
+    from .tables import markdown_table as render
+
+    return render(table, floatfmt=f".{digits}f")

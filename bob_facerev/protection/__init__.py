@@ -2,8 +2,9 @@
 
 * :mod:`bob_facerev.protection.assignment`: :func:`batched_assignment`, the exact minimum-cost
   assignment of many small matrices (numba, all cores).
-* :mod:`bob_facerev.protection.pemiu`: block permutations, the :class:`PEMIU` transformer,
-  :func:`pemiu_scores` and the :class:`PEMIUComparator` ``BioAlgorithm``.
+* :mod:`bob_facerev.protection.pemiu`: block permutations and the :class:`PEMIU` transformer.
+* :mod:`bob_facerev.protection.comparator`: :func:`pemiu_scores` and the
+  :class:`PEMIUComparator` ``BioAlgorithm``.
 
 The names are importable from this package; they load on first access, so that importing
 ``bob_facerev.protection.assignment`` alone does not import Bob.
@@ -19,8 +20,8 @@ _EXPORTS = {
     "random_permutations": "pemiu",
     "permute_blocks": "pemiu",
     "PEMIU": "pemiu",
-    "pemiu_scores": "pemiu",
-    "PEMIUComparator": "pemiu",
+    "pemiu_scores": "comparator",
+    "PEMIUComparator": "comparator",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,7 +14,7 @@ total cost equals that of :func:`scipy.optimize.linear_sum_assignment`, and the 
 the same whenever the optimum is unique.
 
 This module is the only assignment solver of the package: the PE-MIU comparator
-(:func:`bob_facerev.protection.pemiu.pemiu_scores`) and the de-shuffling attack use it.
+(:func:`bob_facerev.protection.comparator.pemiu_scores`) and the de-shuffling attack use it.
 """
 
 import numba

@@ -41,6 +41,59 @@ def load_embeddings(path, key="embeddings", param_hint="--embeddings"):
     return data[key]
 
 
+def _check_embeddings(X, name):
+    import numpy as np
+
+    if X.ndim != 2:
+        raise click.BadParameter(f"{name} has shape {X.shape}, expected (N, d)",
+                                 param_hint="--embeddings")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        raise click.BadParameter(
+            f"{name} has NaN or infinite values in {bad.size} row(s) (first: "
+            f"{bad[:5].tolist()}); drop or repair those embeddings", param_hint="--embeddings")
+    return X
+
+
+def _check_block_sizes(block_sizes, d, protection, moved_blocks):
+    """The block sizes K to run (default: 8, 16, 32, 64 where they divide d), checked."""
+    if not block_sizes:
+        block_sizes = tuple(k for k in (8, 16, 32, 64) if d % k == 0 and k < d)
+    for k in block_sizes:
+        if k < 1 or d % k:
+            raise click.BadParameter(f"K={k} does not divide the embedding size d={d}",
+                                     param_hint="-k")
+        if d // k < 2:
+            raise click.BadParameter(f"K={k} does not leave 2 blocks to shuffle in d={d} (one "
+                                     f"block: no protection); use K <= {d // 2}", param_hint="-k")
+    if protection == "fixed" and moved_blocks is not None:
+        for k in block_sizes:
+            if moved_blocks != 0 and not 2 <= moved_blocks <= d // k:
+                raise click.BadParameter(
+                    f"P={moved_blocks} blocks cannot be moved with K={k} (d={d}: {d // k} blocks); "
+                    f"use 2 <= P <= {d // k}, or leave -P out to move all blocks",
+                    param_hint="-P")
+    return block_sizes
+
+
+def _parse_sizes(sizes):
+    try:
+        return [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {sizes!r}",
+                                 param_hint="--sizes") from None
+
+
+def _parse_reg(reg):
+    if reg == "auto":
+        return reg
+    try:
+        return float(reg)
+    except ValueError:
+        raise click.BadParameter(f"expected a number in [0, 1] or 'auto', got {reg!r}",
+                                 param_hint="--reg") from None
+
+
 @click.command(context_settings={"show_default": True})
 @click.option("--embeddings", "-e", required=True, type=click.Path(dir_okay=False),
               help="Unprotected embeddings: .npz with an (N, d) array under --key (or .npy).")
@@ -83,54 +136,18 @@ def deshuffle(embeddings, key, victims, attacker_fraction, block_sizes, scorers,
     With --victims, the attacker learns from all of --embeddings and the victims come from the
     other file (attacker and victims from different data sets).
     """
-    import numpy as np
-
-    from bob_facerev.attack.deshuffle import learning_curve, markdown_table, plot_learning_curve
-    from bob_facerev.utils import atomic_path
-
-    from bob_facerev.utils import check_output_folder
+    from bob_facerev.attack.deshuffle_curve import learning_curve
+    from bob_facerev.attack.deshuffle_report import learning_curve_markdown, plot_learning_curve
+    from bob_facerev.utils import atomic_path, check_output_folder
 
     try:
         check_output_folder(output)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--output") from None
-    X = load_embeddings(embeddings, key)
-    if X.ndim != 2:
-        raise click.BadParameter(f"{embeddings}:{key} has shape {X.shape}, expected (N, d)",
-                                 param_hint="--embeddings")
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-    if bad.size:
-        raise click.BadParameter(
-            f"{embeddings}:{key} has NaN or infinite values in {bad.size} row(s) (first: "
-            f"{bad[:5].tolist()}); drop or repair those embeddings", param_hint="--embeddings")
+    X = _check_embeddings(load_embeddings(embeddings, key), f"{embeddings}:{key}")
     d = X.shape[1]
-    if not block_sizes:
-        block_sizes = tuple(k for k in (8, 16, 32, 64) if d % k == 0 and k < d)
-    for k in block_sizes:
-        if k < 1 or d % k:
-            raise click.BadParameter(f"K={k} does not divide the embedding size d={d}",
-                                     param_hint="-k")
-        if d // k < 2:
-            raise click.BadParameter(f"K={k} does not leave 2 blocks to shuffle in d={d} (one "
-                                     f"block: no protection); use K <= {d // 2}", param_hint="-k")
-    if protection == "fixed" and moved_blocks is not None:
-        for k in block_sizes:
-            if moved_blocks != 0 and not 2 <= moved_blocks <= d // k:
-                raise click.BadParameter(
-                    f"P={moved_blocks} blocks cannot be moved with K={k} (d={d}: {d // k} blocks); "
-                    f"use 2 <= P <= {d // k}, or leave -P out to move all blocks",
-                    param_hint="-P")
-    try:
-        size_list = [int(s) for s in sizes.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {sizes!r}",
-                                 param_hint="--sizes") from None
-    if reg != "auto":
-        try:
-            reg = float(reg)
-        except ValueError:
-            raise click.BadParameter(f"expected a number in [0, 1] or 'auto', got {reg!r}",
-                                     param_hint="--reg") from None
+    block_sizes = _check_block_sizes(block_sizes, d, protection, moved_blocks)
+    size_list, reg = _parse_sizes(sizes), _parse_reg(reg)
     if victims is None:
         att_idx, vic_idx = _split(X.shape[0], attacker_fraction, seed)
         attacker, victim_X = X[att_idx], X[vic_idx[:max_victims]]
@@ -151,7 +168,7 @@ def deshuffle(embeddings, key, victims, attacker_fraction, block_sizes, scorers,
         )
     except ValueError as e:
         raise click.ClickException(str(e)) from e
-    click.echo(markdown_table(table))
+    click.echo(learning_curve_markdown(table))
     os.makedirs(output, exist_ok=True)
     csv = os.path.join(output, "deshuffle.csv")
     with atomic_path(csv) as tmp:

@@ -28,7 +28,7 @@ def rsr(scores, output, fmrs, bona_fide, faces, heatmap, det):
     """RSR at FMR thresholds across protections, from Bob CSV score files.
 
     SCORES are CSV score files written by the attack pipeline
-    (bob_facerev.evaluation.rsr.write_vuln_scores): bona fide rows and attack rows with
+    (bob_facerev.evaluation.score_files.write_vuln_scores): bona fide rows and attack rows with
     probe_attack_type set, labelled by their facerev-prefixed metadata columns (model, K, P, variant, comparison).
     Thresholds are set on bona fide impostor scores with bob.measure.far_threshold; the RSR is
     the share of attack scores at or above them. Every rate comes with its counts.

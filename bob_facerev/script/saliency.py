@@ -112,6 +112,7 @@ def saliency(database, model, checkpoint, generator, face, method, steps, block_
 
     from bob_facerev.evaluation.saliency import (block_importance, plot_block_importance,
                                                  plot_saliency, score_saliency)
+    from bob_facerev.evaluation.tables import markdown_table
     from bob_facerev.face.crop import to_attack_size
     from bob_facerev.face.network import load_embedding_network
     from bob_facerev.utils import atomic_write_text
@@ -143,7 +144,7 @@ def saliency(database, model, checkpoint, generator, face, method, steps, block_
         raise click.ClickException(str(exc)) from exc
     header = (f"Per-block importance, {source}: {len(Xb)} embeddings, K={block_size}, "
               f"block {mode}d; baselines {table.attrs['baseline']}\n\n")
-    md = table.to_markdown(index=False, floatfmt=[".0f"] + [".3f"] * (table.shape[1] - 1))
+    md = markdown_table(table, floatfmt=[".0f"] + [".3f"] * (table.shape[1] - 1))
     atomic_write_text(os.path.join(output, "blocks.md"), header + md + "\n")
     atomic_write_text(os.path.join(output, "blocks.csv"), table.to_csv(index=False))
     bars = plot_block_importance(table, os.path.join(output, "blocks.png"),

@@ -3,6 +3,6 @@
 Same as Bob's ``local-parallel``; GPU steps run on any worker (no GPU routing).
 """
 
-from bob_facerev.distributed import local_client
+from bob_facerev.dask_clusters import local_client
 
 dask_client = local_client()

@@ -5,6 +5,6 @@ machine without a GPU one such worker still starts and computes on the CPU. Work
 ``bob config set facerev.dask.cpu_workers N`` / ``facerev.dask.gpu_workers N``.
 """
 
-from bob_facerev.distributed import local_gpu_client
+from bob_facerev.dask_clusters import local_gpu_client
 
 dask_client = local_gpu_client()

@@ -8,6 +8,6 @@ own cluster configs do. GPU jobs go to the GPU queue with ``-l gpu=1`` and their
 ``facerev-slurm-gpu``. See doc/dask.rst.
 """
 
-from bob_facerev.distributed import sge_gpu_client
+from bob_facerev.dask_clusters import sge_gpu_client
 
 dask_client = sge_gpu_client()

@@ -10,6 +10,6 @@ worker advertises ``GPU=1``. Settings (Bob config keys, ``bob config set KEY VAL
 ``facerev.dask.log_directory`` (./logs). See doc/dask.rst.
 """
 
-from bob_facerev.distributed import slurm_gpu_client
+from bob_facerev.dask_clusters import slurm_gpu_client
 
 dask_client = slurm_gpu_client()
