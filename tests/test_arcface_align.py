@@ -8,13 +8,8 @@ import pytest
 
 from bob_facerev.face import annotator as annotator_module
 from bob_facerev.face.annotator import DlibAnnotator
-from bob_facerev.face.crop import (
-    ARCFACE_TEMPLATE5,
-    FaceCropper,
-    arcface_crop5,
-    fallback_annotations,
-    similarity_transform,
-)
+from bob_facerev.face.align import ARCFACE_TEMPLATE5, arcface_crop5, similarity_transform
+from bob_facerev.face.crop import FaceCropper, fallback_annotations
 
 DEMO = os.path.join(os.path.dirname(__file__), "..", "bob_facerev", "data", "demo", "images")
 

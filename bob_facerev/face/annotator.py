@@ -7,7 +7,7 @@ its order: the two corners of the subject's left eye (outer, inner), the two cor
 right eye (outer, inner), the base of the nose; an eye centre is the mean of its two corners.
 
 :class:`DlibAnnotator` also gives ``"arcface5"``: ``[[y, x] x 5]``, the five points of ArcFace's
-alignment (:data:`bob_facerev.face.crop.ARCFACE_TEMPLATE5`), from dlib's 68-point predictor run
+alignment (:data:`bob_facerev.face.align.ARCFACE_TEMPLATE5`), from dlib's 68-point predictor run
 in the same face box: the image-left and image-right eye centres (means of the eye contours,
 points 36-41 and 42-47), the nose tip (30), the image-left and image-right mouth corners (48,
 54). The 68-point model file is the one of ``face_recognition_models``, checked against

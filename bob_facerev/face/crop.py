@@ -8,10 +8,10 @@ Crop kinds (the registry, :func:`bob_facerev.face.registry.get_model_spec`, give
 ``"arcface112"``
     ArcFace's 112x112 five-point alignment, what insightface and OpenCV's
     ``FaceRecognizerSF.alignCrop`` (SFace) do: the least-squares similarity transform
-    (:func:`similarity_transform`, Umeyama's) that maps the face's five ArcFace points (eye
+    (:func:`~bob_facerev.face.align.similarity_transform`, Umeyama's) that maps the face's five ArcFace points (eye
     centres, nose tip, mouth corners; the annotations' ``arcface5``, from dlib's 68-point
     landmarks, see :class:`~bob_facerev.face.annotator.DlibAnnotator`) onto
-    :data:`ARCFACE_TEMPLATE5`, applied with bilinear interpolation (:func:`arcface_crop5`).
+    :data:`~bob_facerev.face.align.ARCFACE_TEMPLATE5`, applied with bilinear interpolation (:func:`~bob_facerev.face.align.arcface_crop5`).
     Annotations without ``arcface5`` (the fallback geometry, a database's own eye annotations)
     are cropped from the two eye centres alone: bob.bio.face's
     :class:`~bob.bio.face.preprocessor.FaceCrop` with the eyes at its ArcFace positions
@@ -46,6 +46,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..failures import FALLBACK_KEY
+from .align import arcface_crop5
 from .annotator import DlibAnnotator, as_bob_rgb
 
 logger = logging.getLogger(__name__)
@@ -80,18 +81,6 @@ DLIB_TEMPLATE5 = (
 #: frontal photos), which gives eyes at y = 102 px and x = 101 / 149 px of 250. An estimate:
 #: the detector box LFW used is not dlib's
 DEFAULT_FALLBACK_EYES = {"leye": (0.407, 0.594), "reye": (0.407, 0.405)}
-
-#: ArcFace's five-point template of 112x112 crops, ``(x, y)`` pixels (pixel centres at integer
-#: coordinates, OpenCV's convention): the image-left eye centre (the subject's right eye), the
-#: image-right eye centre, the nose tip, the image-left and image-right mouth corners;
-#: insightface's ``arcface_dst``, also the target of OpenCV's ``FaceRecognizerSF.alignCrop``
-ARCFACE_TEMPLATE5 = (
-    (38.2946, 51.6963),
-    (73.5318, 51.5014),
-    (56.0252, 71.7366),
-    (41.5493, 92.3655),
-    (70.7299, 92.2041),
-)
 
 
 def crop_kind(model):
@@ -167,72 +156,6 @@ def landmarks_from_eyes(leye, reye):
     a = (left - right) / (t_left - t_right)
     z = a * (t - t_left) + left
     return [[float(p.imag), float(p.real)] for p in z]
-
-
-def similarity_transform(src, dst):
-    """Least-squares similarity transform (rotation, uniform scale, shift) mapping ``src`` to ``dst``.
-
-    Umeyama's estimate without reflection (what ``skimage.transform.SimilarityTransform`` and
-    insightface's alignment compute), in closed form with the points as complex numbers: the
-    ``a`` and ``b`` minimising ``sum |a * src_i + b - dst_i|^2``.
-
-    Parameters
-    ----------
-    src, dst : array_like
-        ``(N, 2)`` points, ``N >= 2``, in the same coordinate order (e.g. ``(x, y)``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(2, 3)`` float matrix ``M``: ``dst ~ M[:, :2] @ src + M[:, 2]`` (``cv2.warpAffine``'s
-        forward map when the points are ``(x, y)``).
-    """
-    src, dst = np.asarray(src, dtype=float), np.asarray(dst, dtype=float)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
-        raise ValueError(f"similarity_transform needs two (N, 2) arrays of the same shape, "
-                         f"N >= 2; got {src.shape} and {dst.shape}")
-    zs, zd = src[:, 0] + 1j * src[:, 1], dst[:, 0] + 1j * dst[:, 1]
-    zs0, zd0 = zs - zs.mean(), zd - zd.mean()
-    spread = float(np.sum(np.abs(zs0) ** 2))
-    if spread == 0.0:
-        raise ValueError(f"similarity_transform: the source points {src.tolist()} coincide")
-    a = np.sum(np.conj(zs0) * zd0) / spread
-    b = zd.mean() - a * zs.mean()
-    return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
-
-
-def arcface_crop5(image, points, size=112):
-    """ArcFace's five-point aligned crop of a photo.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        ``(3, H, W)`` uint8 RGB.
-    points : array_like
-        The face's five ArcFace points ``[[y, x] x 5]`` (Bob's order of coordinates), in the
-        order of :data:`ARCFACE_TEMPLATE5`: image-left eye centre, image-right eye centre, nose
-        tip, image-left mouth corner, image-right mouth corner.
-    size : int
-        Side of the crop; the template is scaled by ``size / 112``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(3, size, size)`` uint8 RGB: the image warped by the least-squares similarity
-        (:func:`similarity_transform`) from ``points`` to the template, bilinear, black outside.
-    """
-    import cv2
-
-    points = np.asarray(points, dtype=float)
-    if points.shape != (5, 2):
-        raise ValueError(f"arcface_crop5 needs the five ArcFace points [[y, x] x 5], got shape "
-                         f"{points.shape}")
-    template = np.asarray(ARCFACE_TEMPLATE5) * (size / 112.0)
-    matrix = similarity_transform(points[:, ::-1], template)
-    hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
-    out = cv2.warpAffine(hwc, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
 def check_eye_fractions(eyes, what="fallback eyes"):
