@@ -1,7 +1,6 @@
 """One rc module, one prefix: bob_facerev.rc reads Bob's configuration; old ``facerev.*`` keys warn."""
 
 import logging
-import subprocess
 
 import pytest
 
@@ -57,13 +56,14 @@ def test_get_reads_the_new_prefix_and_defaults(bobrc, caplog):
 
 
 def test_bob_config_set_is_what_rc_reads(bobrc, tmp_path):
-    """The key written by ``bob config set`` (nested TOML tables) is the key rc.get reads."""
-    import shutil
+    """The key written as ``bob config set`` writes it (clapper: nested TOML tables) is the key
+    rc.get reads."""
+    from clapper.rc import UserDefaults
 
-    bob = shutil.which("bob")
-    env = {"XDG_CONFIG_HOME": str(tmp_path), "PATH": __import__("os").environ["PATH"]}
-    subprocess.run([bob, "config", "set", "bob_facerev.sge.gpu_queue", "gpuq"], check=True,
-                   env=env, capture_output=True, timeout=120)
+    written = UserDefaults("bobrc.toml")  # what `bob config set KEY VALUE` does
+    written["bob_facerev.sge.gpu_queue"] = "gpuq"
+    written.write()
+    assert "[bob_facerev.sge]" in (tmp_path / "bobrc.toml").read_text()
     assert rc.get("bob_facerev.sge.gpu_queue") == "gpuq"
 
 
