@@ -13,16 +13,17 @@ logger = logging.getLogger("bob_facerev")
 EPILOG = """\b
 Examples:
 
-  $ bob facerev train -vv demo-quick
+  $ bob facerev train -vv demo
 
   $ bob facerev train -vv study-arcface --resume
 
   $ bob facerev train -vv study-arcface --protection fixed -K 64 -P 4 -o results/gen_k64_p4
 
 \b
-CONFIG is a packaged configuration (a `bob_facerev.train` resource: `bob facerev
-resources` lists them) or a Python file whose variables are named like the options
-below (training_set, model, protection, block_size, moved_blocks, epochs, output, ...).
+CONFIG is a packaged configuration (a bob_facerev.train resource: demo, study-arcface,
+study-elasticface, study-dlib, attacker-random; bob facerev resources lists them) or a
+Python file whose variables are named like the options below (training_set, model,
+protection, block_size, moved_blocks, epochs, output, ...).
 Generate a template with --dump-config my_train.py.
 """
 
