@@ -7,24 +7,24 @@ build objects from classes defined in the package.
 from setuptools import find_packages, setup
 
 _K = (16, 32, 64, 128)
-_MODELS = ("dlib", "arcface", "elasticface")
-# the smaller K of the dlib grid (128-d in 16 and 32 blocks: K=8 fixed, K=4 random rows)
-_SMALL_K = {"dlib": (4, 8)}
-
-# -p NAME for `bob bio pipeline simple`: each model unprotected (cosine) and with PE-MIU.
+# -p NAME for `bob bio pipeline simple`: each model unprotected (cosine) and with PE-MIU, for every
+# K that leaves at least two blocks (K < d): 512-d ArcFace/ElasticFace K = 16 ... 128, 128-d dlib
+# and SFace K = 4 ... 64 (32 ... 2 blocks). No resource has K = d (one block: nothing to shuffle).
+_PEMIU_K = {"dlib": (4, 8, 16, 32, 64), "arcface": _K, "elasticface": _K, "sface": (4, 8, 16, 32, 64)}
 _pipelines = []
-for _m in _MODELS:
+for _m, _ks in _PEMIU_K.items():
     _pipelines.append(f"facerev-{_m} = bob_facerev.config.pipeline.{_m}:pipeline")
     _pipelines += [
         f"facerev-{_m}-pemiu-k{k} = bob_facerev.config.pipeline.{_m}:pipeline_pemiu_k{k}"
-        for k in _SMALL_K.get(_m, ()) + _K
+        for k in _ks
     ]
-# SFace is 128-d: K = 4 ... 64 (32 ... 2 blocks)
-_pipelines.append("facerev-sface = bob_facerev.config.pipeline.sface:pipeline")
-_pipelines += [
-    f"facerev-sface-pemiu-k{k} = bob_facerev.config.pipeline.sface:pipeline_pemiu_k{k}"
-    for k in (4, 8, 16, 32, 64)
-]
+
+# packaged configurations: `bob facerev grid NAME` and `bob facerev train NAME` (Python modules
+# under bob_facerev/config/grid and bob_facerev/config/train; config/ has examples importing them)
+_grids = {"demo": "demo", "study-arcface": "study_arcface", "study-elasticface": "study_elasticface",
+          "study-dlib": "study_dlib", "cfp-sface": "cfp_sface"}
+_trains = {"demo": "demo", "study-arcface": "study_arcface", "study-elasticface": "study_elasticface",
+           "study-dlib": "study_dlib", "attacker-random": "attacker_random"}
 
 setup(
     name="bob_facerev",
@@ -118,6 +118,8 @@ setup(
         "bob.bio.annotator": [
             "facerev-dlib = bob_facerev.config.annotator.dlib:annotator",
         ],
+        "bob_facerev.grid": [f"{n} = bob_facerev.config.grid.{m}" for n, m in _grids.items()],
+        "bob_facerev.train": [f"{n} = bob_facerev.config.train.{m}" for n, m in _trains.items()],
         "dask.client": [
             "facerev-local = bob_facerev.config.dask.local:dask_client",
             "facerev-local-gpu = bob_facerev.config.dask.local_gpu:dask_client",

@@ -35,9 +35,9 @@ IMAGES_KEY = "bob_facerev.utkface.directory"
 
 def default_images():
     """The UTKFace folder configured with ``bob config set bob_facerev.utkface.directory DIR``."""
-    from clapper.rc import UserDefaults
+    from bob_facerev import rc
 
-    return UserDefaults("bobrc.toml").get(IMAGES_KEY)
+    return rc.get(IMAGES_KEY)
 
 
 def parse_labels(name):

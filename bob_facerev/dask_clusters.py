@@ -23,9 +23,9 @@ from .distributed import GPU_RESOURCE
 
 
 def _rc():
-    from clapper.rc import UserDefaults
+    from .rc import user_defaults
 
-    return UserDefaults("bobrc.toml")
+    return user_defaults()
 
 
 def _cpu_count():
@@ -118,9 +118,9 @@ def local_gpu_client(
     Parameters
     ----------
     n_cpu_workers : int or None
-        Default ``facerev.dask.cpu_workers`` (Bob config), else ``max(1, cores - GPU workers)``.
+        Default ``bob_facerev.dask.cpu_workers`` (Bob config), else ``max(1, cores - GPU workers)``.
     n_gpu_workers : int or None
-        Default ``facerev.dask.gpu_workers``, else the number of GPUs visible, at least 1.
+        Default ``bob_facerev.dask.gpu_workers``, else the number of GPUs visible, at least 1.
     processes : bool
         Worker processes (default) or threads in this process (``False``: fast to start, tests).
     resource : str
@@ -134,12 +134,15 @@ def local_gpu_client(
     """
     from distributed import Client, LocalCluster
 
+    from .rc import get as rc_get
+
     rc = _rc()
     n_gpus = count_gpus()
     if n_gpu_workers is None:
-        n_gpu_workers = int(rc.get("facerev.dask.gpu_workers", max(1, n_gpus)))
+        n_gpu_workers = int(rc_get("bob_facerev.dask.gpu_workers", max(1, n_gpus), rc))
     if n_cpu_workers is None:
-        n_cpu_workers = int(rc.get("facerev.dask.cpu_workers", max(1, _cpu_count() - n_gpu_workers)))
+        n_cpu_workers = int(rc_get("bob_facerev.dask.cpu_workers",
+                                   max(1, _cpu_count() - n_gpu_workers), rc))
 
     class GPULocalCluster(GPUPoolMixin, LocalCluster):
         pass
@@ -164,32 +167,34 @@ def local_gpu_client(
 
 #: Bob config keys of the batch-system clients, with their defaults
 JOBQUEUE_DEFAULTS = {
-    "facerev.dask.cpu_workers": 8,
-    "facerev.dask.gpu_workers": 1,
-    "facerev.dask.cpu_memory": "8GB",
-    "facerev.dask.gpu_memory": "32GB",
-    "facerev.dask.walltime": "08:00:00",
-    "facerev.dask.log_directory": "./logs",
-    "facerev.dask.local_directory": None,  # worker scratch dir; None: the batch system's default
-    "facerev.slurm.account": None,  # falls back to Bob's `slurm.account`
-    "facerev.slurm.cpu_partition": None,  # None: the site's default partition
-    "facerev.slurm.gpu_partition": "gpu",
-    "facerev.slurm.gres": "gpu:1",
-    "facerev.sge.project": None,  # falls back to Bob's `sge.project`
-    "facerev.sge.cpu_queue": "all.q",
-    "facerev.sge.gpu_queue": "gpu.q",
-    "facerev.sge.gpu_resource_spec": "gpu=1",  # qsub -l for GPU jobs
+    "bob_facerev.dask.cpu_workers": 8,
+    "bob_facerev.dask.gpu_workers": 1,
+    "bob_facerev.dask.cpu_memory": "8GB",
+    "bob_facerev.dask.gpu_memory": "32GB",
+    "bob_facerev.dask.walltime": "08:00:00",
+    "bob_facerev.dask.log_directory": "./logs",
+    "bob_facerev.dask.local_directory": None,  # worker scratch dir; None: the batch system's default
+    "bob_facerev.slurm.account": None,  # falls back to Bob's `slurm.account`
+    "bob_facerev.slurm.cpu_partition": None,  # None: the site's default partition
+    "bob_facerev.slurm.gpu_partition": "gpu",
+    "bob_facerev.slurm.gres": "gpu:1",
+    "bob_facerev.sge.project": None,  # falls back to Bob's `sge.project`
+    "bob_facerev.sge.cpu_queue": "all.q",
+    "bob_facerev.sge.gpu_queue": "gpu.q",
+    "bob_facerev.sge.gpu_resource_spec": "gpu=1",  # qsub -l for GPU jobs
 }
 
 
 def jobqueue_settings(rc=None) -> dict:
     """The batch-system settings: :data:`JOBQUEUE_DEFAULTS` overridden by the Bob config."""
+    from .rc import get as rc_get
+
     rc = _rc() if rc is None else rc
-    out = {key: rc.get(key, default) for key, default in JOBQUEUE_DEFAULTS.items()}
-    if out["facerev.slurm.account"] is None:
-        out["facerev.slurm.account"] = rc.get("slurm.account", None)
-    if out["facerev.sge.project"] is None:
-        out["facerev.sge.project"] = rc.get("sge.project", None)
+    out = {key: rc_get(key, default, rc) for key, default in JOBQUEUE_DEFAULTS.items()}
+    if out["bob_facerev.slurm.account"] is None:
+        out["bob_facerev.slurm.account"] = rc.get("slurm.account", None)
+    if out["bob_facerev.sge.project"] is None:
+        out["bob_facerev.sge.project"] = rc.get("sge.project", None)
     return out
 
 
@@ -213,21 +218,21 @@ def jobqueue_job_options(kind, gpu, settings=None, resource=GPU_RESOURCE) -> dic
     options = dict(
         cores=1,
         processes=1,
-        memory=s["facerev.dask.gpu_memory" if gpu else "facerev.dask.cpu_memory"],
-        walltime=s["facerev.dask.walltime"],
-        log_directory=s["facerev.dask.log_directory"],
+        memory=s["bob_facerev.dask.gpu_memory" if gpu else "bob_facerev.dask.cpu_memory"],
+        walltime=s["bob_facerev.dask.walltime"],
+        log_directory=s["bob_facerev.dask.log_directory"],
         job_script_prologue=[f"export PYTHONPATH={os.pathsep.join(sys.path)}"],
     )
-    if s["facerev.dask.local_directory"]:
-        options["local_directory"] = s["facerev.dask.local_directory"]
+    if s["bob_facerev.dask.local_directory"]:
+        options["local_directory"] = s["bob_facerev.dask.local_directory"]
     if kind == "slurm":
-        options["account"] = s["facerev.slurm.account"]
-        options["queue"] = s["facerev.slurm.gpu_partition" if gpu else "facerev.slurm.cpu_partition"]
-        options["job_extra_directives"] = [f"--gres={s['facerev.slurm.gres']}"] if gpu else []
+        options["account"] = s["bob_facerev.slurm.account"]
+        options["queue"] = s["bob_facerev.slurm.gpu_partition" if gpu else "bob_facerev.slurm.cpu_partition"]
+        options["job_extra_directives"] = [f"--gres={s['bob_facerev.slurm.gres']}"] if gpu else []
     elif kind == "sge":
-        options["project"] = s["facerev.sge.project"]
-        options["queue"] = s["facerev.sge.gpu_queue" if gpu else "facerev.sge.cpu_queue"]
-        options["resource_spec"] = s["facerev.sge.gpu_resource_spec"] if gpu else None
+        options["project"] = s["bob_facerev.sge.project"]
+        options["queue"] = s["bob_facerev.sge.gpu_queue" if gpu else "bob_facerev.sge.cpu_queue"]
+        options["resource_spec"] = s["bob_facerev.sge.gpu_resource_spec"] if gpu else None
     else:
         raise ValueError(f"kind={kind!r}: use 'slurm' or 'sge'.")
     if gpu:
@@ -254,8 +259,8 @@ def jobqueue_gpu_client(kind, n_cpu_workers=None, n_gpu_workers=None, settings=N
     from distributed import Client
 
     s = jobqueue_settings() if settings is None else settings
-    n_cpu = int(s["facerev.dask.cpu_workers"] if n_cpu_workers is None else n_cpu_workers)
-    n_gpu = int(s["facerev.dask.gpu_workers"] if n_gpu_workers is None else n_gpu_workers)
+    n_cpu = int(s["bob_facerev.dask.cpu_workers"] if n_cpu_workers is None else n_cpu_workers)
+    n_gpu = int(s["bob_facerev.dask.gpu_workers"] if n_gpu_workers is None else n_gpu_workers)
     cls = jobqueue_cluster_class(kind)
     cluster = cls(n_workers=0, **jobqueue_job_options(kind, gpu=False, settings=s))
     gpu_options = dict(job_kwargs(cluster), **jobqueue_job_options(kind, gpu=True, settings=s))

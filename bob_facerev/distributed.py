@@ -64,7 +64,7 @@ ROUTING_MODES = ("auto", "require", "off")
 
 #: the Bob configuration key (``bob config set facerev.gpu_routing require``) read when
 #: ``gpu_routing`` is not given
-ROUTING_RC_KEY = "facerev.gpu_routing"
+ROUTING_RC_KEY = "bob_facerev.gpu_routing"
 
 
 class GPURoutingError(RuntimeError):
@@ -293,12 +293,12 @@ def _default_client():
 def resolve_routing_mode(gpu_routing=None) -> str:
     """Normalise ``gpu_routing`` (``"auto"``, ``"require"``, ``"off"``, ``True``, ``False``, ``None``).
 
-    ``None`` reads the Bob configuration key ``facerev.gpu_routing`` (default ``"auto"``).
+    ``None`` reads the Bob configuration key ``bob_facerev.gpu_routing`` (default ``"auto"``).
     """
     if gpu_routing is None:
-        from clapper.rc import UserDefaults
+        from . import rc
 
-        gpu_routing = UserDefaults("bobrc.toml").get(ROUTING_RC_KEY, "auto")
+        gpu_routing = rc.get(ROUTING_RC_KEY, "auto")
     if gpu_routing is True:
         return "require"
     if gpu_routing is False:
@@ -344,7 +344,7 @@ def route_to_gpu(transformer, gpu_routing="require", client=None, resources=None
     gpu_routing : {"require", "auto", "off"} or bool or None
         ``"require"``: route, and raise :class:`GPURoutingError` if the client has no GPU worker
         (connected or planned). ``"auto"``: route only when it has one. ``"off"``: do nothing.
-        ``None`` reads the ``facerev.gpu_routing`` Bob config key (default ``"auto"``).
+        ``None`` reads the ``bob_facerev.gpu_routing`` Bob config key (default ``"auto"``).
     client : distributed.Client or None
         The client that will compute the graph; ``None`` takes the default client.
     resources : dict or None
@@ -421,7 +421,7 @@ class GPURoutedPipelineSimple(PipelineSimple):
     Parameters
     ----------
     gpu_routing : {"auto", "require", "off"} or bool or None
-        See :func:`route_to_gpu`; default ``None`` reads the ``facerev.gpu_routing`` Bob config
+        See :func:`route_to_gpu`; default ``None`` reads the ``bob_facerev.gpu_routing`` Bob config
         key, itself defaulting to ``"auto"`` (route when the client has GPU workers).
     gpu_resources : dict or None
         Worker resources a GPU task needs (default ``{"GPU": 1}``).

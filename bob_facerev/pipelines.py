@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import click
 import numpy as np
 
 from bob.bio.base.algorithm import Distance
@@ -335,6 +336,11 @@ def embedding_transformer(
     )
 
 
+class OneBlockError(click.ClickException, ValueError):
+    """PE-MIU with one block (K = d): a :class:`ValueError` for library code, and one ``Error:``
+    line (no traceback) when ``bob bio pipeline simple -p CONFIG`` loads such a pipeline."""
+
+
 def verification_pipeline(
     model="dlib", block_size=None, checkpoint=None, annotator=None, batch_size=32, device=None,
     fallback=True, n_jobs=None,
@@ -369,7 +375,12 @@ def verification_pipeline(
     from bob_facerev.protection.comparator import PEMIUComparator
     from bob_facerev.protection.pemiu import PEMIU, n_blocks
 
-    n_blocks(get_model_spec(model).embedding_size, block_size)  # K must divide d: fail now
+    d = get_model_spec(model).embedding_size
+    if n_blocks(d, block_size) < 2:  # K must divide d and leave two blocks: fail now
+        raise OneBlockError(
+            f"verification_pipeline({model!r}, block_size={block_size}): K={block_size} is the "
+            f"whole {d}-d {model} embedding, one block, so PE-MIU would leave the templates "
+            f"unprotected; use K={d // 2} (2 blocks) or smaller (-p facerev-{model}-pemiu-k{d // 2})")
     pemiu = wrap(["sample"], PEMIU(block_size=block_size))  # per-sample key -> permutation
     protected = Pipeline(transformer.steps + [("pemiu", pemiu)])
     return FacerevPipelineSimple(protected, PEMIUComparator(block_size=block_size))

@@ -21,6 +21,8 @@ import uuid
 
 from pathlib import Path
 
+from .rc import CACHE as CACHE_KEY  # the ``bob config`` key of the data cache folder
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -181,9 +183,9 @@ def lazy_exports(package, exports):
     return __getattr__
 
 
-#: environment variable and ``bob config`` key of the data cache folder (:func:`data_cache`)
+#: environment variable of the data cache folder (:func:`data_cache`; ``bob config`` key:
+#: :data:`bob_facerev.rc.CACHE`)
 CACHE_ENV = "FACEREV_CACHE"
-CACHE_KEY = "bob_facerev.cache"
 
 
 def resolve_device(device=None):
@@ -237,9 +239,9 @@ def data_cache(*parts):
     """
     root = os.environ.get(CACHE_ENV)
     if not root:
-        from clapper.rc import UserDefaults
+        from . import rc
 
-        root = UserDefaults("bobrc.toml").get(CACHE_KEY)
+        root = rc.get(CACHE_KEY)
     if not root:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(base, "bob_facerev")

@@ -120,8 +120,8 @@ def test_annotation_survives_delayed_but_not_bag_optimisation():
 
 def test_job_scripts_request_gpus():
     settings = dict(fc.JOBQUEUE_DEFAULTS)
-    settings["facerev.slurm.gpu_partition"] = "gpuq"
-    settings["facerev.slurm.account"] = "proj"
+    settings["bob_facerev.slurm.gpu_partition"] = "gpuq"
+    settings["bob_facerev.slurm.account"] = "proj"
     import dask_jobqueue
 
     for kind, job_cls, gpu_line in (

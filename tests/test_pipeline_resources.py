@@ -12,15 +12,15 @@ def _pipeline_names():
     return {e.name for e in entry_points(group="bob.bio.pipeline")}
 
 
-@pytest.mark.parametrize("config", ["config/grid/study_dlib.py", "config/grid/demo.py"])
+@pytest.mark.parametrize("config", ["study-dlib", "demo"])
 def test_every_dlib_grid_block_size_has_a_pipeline(config):
-    from pathlib import Path
+    from bob_facerev.config import GRID, config_file
 
-    cfg = GridConfig.from_file(str(Path(__file__).resolve().parents[1] / config))
+    cfg = GridConfig.from_file(config_file(config, GRID))
     protections = cfg.protections if cfg.protections is not None else study_grid(128)
     ks = {p.block_size for p in protections if p.block_size is not None}
     ks |= set(cfg.verification_block_sizes)
-    assert 8 in ks or config.endswith("demo.py")
+    assert 8 in ks or config == "demo"
     missing = sorted(k for k in ks if f"facerev-dlib-pemiu-k{k}" not in _pipeline_names())
     assert not missing, f"no facerev-dlib-pemiu-k{missing} pipeline resource"
 

@@ -59,19 +59,36 @@ def test_pipelines_build_without_weights(tmp_path, monkeypatch):
 
 
 def test_config_modules_expose_the_setup_py_names(tmp_path, monkeypatch):
+    """Every ``-p facerev-MODEL[-pemiu-kK]`` resource loads, with its K; none has K = d."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    import importlib
+    import importlib.metadata
+    import re
 
-    for model in ("dlib", "arcface", "elasticface"):
-        mod = importlib.import_module(f"bob_facerev.config.pipeline.{model}")
-        assert mod.pipeline.biometric_algorithm.__class__.__name__ == "CosineSimilarity"
-        for k in (16, 32, 64, 128):
-            if model == "dlib" and k == 128:  # one block of the 128-d embedding: refused
-                with pytest.raises(click.ClickException, match="one block"):
-                    getattr(mod, "pipeline_pemiu_k128")
-                continue
-            p = getattr(mod, f"pipeline_pemiu_k{k}")
-            assert p.biometric_algorithm.block_size == k
+    from bob_facerev.face.registry import get_model_spec
+
+    eps = [ep for ep in importlib.metadata.entry_points(group="bob.bio.pipeline")
+           if ep.name.startswith("facerev-")]
+    models = set()
+    for ep in eps:
+        model, k = re.fullmatch(r"facerev-([a-z]+)(?:-pemiu-k(\d+))?", ep.name).groups()
+        models.add(model)
+        pipeline = ep.load()
+        if k is None:
+            assert pipeline.biometric_algorithm.__class__.__name__ == "CosineSimilarity"
+            continue
+        assert pipeline.biometric_algorithm.block_size == int(k)
+        assert int(k) < get_model_spec(model).embedding_size, ep.name  # at least two blocks
+    assert models == {"dlib", "arcface", "elasticface", "sface"}
+    assert "facerev-arcface-pemiu-k128" in {ep.name for ep in eps}
+    assert "facerev-dlib-pemiu-k128" not in {ep.name for ep in eps}
+
+
+def test_one_block_pipeline_is_refused_in_one_line():
+    """K = d: one block, nothing to shuffle; a ValueError, and a click error for ``bob bio``."""
+    with pytest.raises(ValueError, match="one block") as info:
+        verification_pipeline("dlib", block_size=128)
+    assert isinstance(info.value, click.ClickException)
+    assert "\n" not in str(info.value) and "facerev-dlib-pemiu-k64" in str(info.value)
 
 
 def test_samples_without_annotations_get_none():

@@ -380,11 +380,16 @@ def test_lfw_not_configured_is_one_line_and_creates_nothing(tmp_path, command):
 
 @pytest.mark.slow
 def test_dlib_pemiu_k128_pipeline_is_refused(tmp_path):
+    """No K=d resource is registered (test_pipelines_face.py); a pipeline config asking for one
+    block is refused in one line by verification_pipeline, before any output."""
     import subprocess
 
     out = tmp_path / "out"
+    config = tmp_path / "dlib_k128.py"
+    config.write_text("from bob_facerev.pipelines import verification_pipeline\n"
+                      "pipeline = verification_pipeline('dlib', block_size=128)\n")
     run = subprocess.run([_bob(), "bio", "pipeline", "simple", "-d", "facerev-demo", "-p",
-                          "facerev-dlib-pemiu-k128", "-o", str(out)],
+                          str(config), "-o", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stderr
     line = one_line_error(run.stdout + run.stderr)

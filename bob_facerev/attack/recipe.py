@@ -70,3 +70,8 @@ QUICK = dict(epochs=3, max_samples=128)
 
 #: the study's recipe
 STUDY = Recipe()
+
+#: the study's recipe with an identity term that counts for dlib: dlib descriptors have a norm of
+#: about 0.6, so the study's ``w_id`` (chosen for ArcFace) leaves the identity term negligible
+#: (doc/training.rst); the packaged dlib configurations (grid and train ``study-dlib``) use it
+STUDY_DLIB = STUDY.replace(w_id=1.0)

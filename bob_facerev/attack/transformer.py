@@ -6,16 +6,16 @@ import numpy as np
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-logger = logging.getLogger(__name__)
+# the Bob configuration key of the default generator checkpoint (``checkpoint=None``)
+from ..rc import GENERATOR_CHECKPOINT as GENERATOR_RC_KEY
 
-#: Bob configuration key of the default generator checkpoint (``checkpoint=None``)
-GENERATOR_RC_KEY = "bob_facerev.generator.checkpoint"
+logger = logging.getLogger(__name__)
 
 
 def _configured_checkpoint():
-    from clapper.rc import UserDefaults
+    from .. import rc
 
-    path = UserDefaults("bobrc.toml").get(GENERATOR_RC_KEY)
+    path = rc.get(GENERATOR_RC_KEY)
     if not path:
         raise ValueError(
             "Reconstruct has no generator checkpoint: pass checkpoint=PATH, or set one with "

@@ -331,9 +331,9 @@ def _columns(protocol_dir):
 
 def rc():
     """Bob's user configuration (``~/.config/bobrc.toml``, as ``bob config`` writes it)."""
-    from clapper.rc import UserDefaults
+    from ..rc import user_defaults
 
-    return UserDefaults("bobrc.toml")
+    return user_defaults()
 
 
 def cache_directory(name):

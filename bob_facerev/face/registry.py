@@ -20,10 +20,6 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-#: the Bob user configuration file read by ``bob config``
-RC_FILE = "bobrc.toml"
-
-
 def _dlib_factory(path=None):
     from .backbones.dlib_resnet import load_dlib_resnet
 
@@ -105,9 +101,9 @@ class ModelSpec:
             return os.fspath(checkpoint)
         if self.checkpoint_key is None:
             return None
-        from clapper.rc import UserDefaults
+        from .. import rc
 
-        path = UserDefaults(RC_FILE).get(self.checkpoint_key)
+        path = rc.get(self.checkpoint_key)
         if not path:
             raise ValueError(
                 f"No weights configured for the {self.name!r} face model. Download its backbone "

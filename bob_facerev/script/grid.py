@@ -30,12 +30,13 @@ def grid_report(summary, output, fmrs=None):
 @click.command(
     epilog="""\b
 Examples:
-  bob facerev grid config/grid/study_arcface.py -o results/arcface
-  bob facerev grid config/grid/demo.py -o results/demo -l facerev-local
+  bob facerev grid study-arcface -o results/arcface
+  bob facerev grid demo -o results/demo -l facerev-local
+  bob facerev grid config/grid/study_dlib.py
   bob vuln metrics -c far -f 0.001 results/demo/scores/study/k32-p2/scores-dev.csv
 """
 )
-@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.argument("config")
 @click.option("-o", "--output", default=None, help="Output folder (default: the config's `output`).")
 @click.option("-l", "--dask-client", default=None,
               help="Dask client: a `dask.client` resource (facerev-local, facerev-local-gpu, "
@@ -47,17 +48,20 @@ Examples:
 def grid(config, output, dask_client, fmrs, force, **kwargs):
     """Run the attack grid of CONFIG: bona fide scores, training, attacks, RSR report.
 
-    CONFIG is a Python file setting the fields of bob_facerev.experiment.GridConfig (model,
-    databases, protections, variants, training recipe, output). Every step is cached in the
-    output folder: run the command again to resume after an interruption.
+    CONFIG is a packaged grid (a `bob_facerev.grid` resource: demo, study-arcface,
+    study-elasticface, study-dlib, cfp-sface; `bob facerev resources` lists them) or a Python
+    file setting the fields of bob_facerev.experiment.GridConfig (model, databases, protections,
+    variants, training recipe, output). Every step is cached in the output folder: run the
+    command again to resume after an interruption.
     """
+    from ..config import GRID, config_file
     from ..experiment import GridConfig, run_grid, validate_grid
     from ..experiment_layout import GridLayout
     from ..utils import check_output_folder
     from .facerev import set_resume_hint
 
     try:  # the whole config, before any work
-        cfg = GridConfig.from_file(config, output=output)
+        cfg = GridConfig.from_file(config_file(config, GRID), output=output)
         validate_grid(cfg)
         check_output_folder(cfg.output)
     except ValueError as e:

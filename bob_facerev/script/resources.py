@@ -11,6 +11,8 @@ RESOURCE_GROUPS = {
     "bob.bio.transformer": "transformers (-t)",
     "bob.bio.annotator": "annotators (-a)",
     "dask.client": "dask clients (-l)",
+    "bob_facerev.grid": "grids (bob facerev grid NAME)",
+    "bob_facerev.train": "trainings (bob facerev train NAME)",
 }
 
 

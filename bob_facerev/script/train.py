@@ -6,21 +6,35 @@ import click
 
 from clapper.click import ConfigCommand, ResourceOption, verbosity_option
 
+from ..attack.recipe import QUICK, STUDY, Recipe
+
 logger = logging.getLogger("bob_facerev")
 
 EPILOG = """\b
 Examples:
 
-  $ bob facerev train -vv config/train/demo_quick.py
+  $ bob facerev train -vv demo
 
-  $ bob facerev train -vv config/train/study.py --resume
+  $ bob facerev train -vv study-arcface --resume
 
-  $ bob facerev train -vv config/train/study.py --protection fixed -K 64 -P 4 -o results/gen_k64_p4
+  $ bob facerev train -vv study-arcface --protection fixed -K 64 -P 4 -o results/gen_k64_p4
 
 \b
-A config file is a Python file whose variables are named like the options below
-(training_set, model, protection, block_size, moved_blocks, epochs, output, ...).
+CONFIG is a packaged configuration (a bob_facerev.train resource: demo, study-arcface,
+study-elasticface, study-dlib, attacker-random; bob facerev resources lists them) or a
+Python file whose variables are named like the options below (training_set, model,
+protection, block_size, moved_blocks, epochs, output, ...).
 Generate a template with --dump-config my_train.py.
+"""
+
+#: the command's help: its recipe options default to :data:`~bob_facerev.attack.recipe.STUDY`
+HELP = f"""Train the reconstruction attack (embedding -> face) on a cached training set.
+
+Defaults are the study's recipe, bob_facerev.attack.recipe.STUDY (Adam {STUDY.lr:g},
+StepLR({STUDY.lr_step}, {STUDY.lr_gamma:g}), batch {STUDY.batch_size}, {STUDY.epochs} epochs,
+{1 - STUDY.validation_fraction:.0%}/{STUDY.validation_fraction:.0%} split with seed \
+{STUDY.split_seed}, loss MSE + {STUDY.w_ssim:g} (1 - SSIM)/2 + {STUDY.w_id:g} ID with the
+attacked extractor).
 """
 
 
@@ -45,7 +59,8 @@ def check_device(device):
                                      f"(cuda:0 to cuda:{count - 1})", param_hint="--device")
 
 
-@click.command(name="train", cls=ConfigCommand, entry_point_group="bob.bio.config", epilog=EPILOG)
+@click.command(name="train", cls=ConfigCommand, entry_point_group="bob_facerev.train", epilog=EPILOG,
+               help=HELP)
 @click.option("--training-set", "-t", required=True, cls=ResourceOption,
               help="Cached training set (.npz: faces, embeddings, keys, metadata). Built from "
               "--database first when the file does not exist.")
@@ -72,27 +87,27 @@ def check_device(device):
               help="PE-MIU blocks moved P (fixed protection).")
 @click.option("--protection-seed", default=0, show_default=True, type=int, cls=ResourceOption,
               help="Seed of the PE-MIU permutation(s).")
-@click.option("--epochs", "-e", default=100, show_default=True, type=int, cls=ResourceOption)
-@click.option("--batch-size", "-b", default=32, show_default=True, type=int, cls=ResourceOption)
-@click.option("--lr", default=1e-3, show_default=True, type=float, cls=ResourceOption,
+@click.option("--epochs", "-e", default=STUDY.epochs, show_default=True, type=int, cls=ResourceOption)
+@click.option("--batch-size", "-b", default=STUDY.batch_size, show_default=True, type=int, cls=ResourceOption)
+@click.option("--lr", default=STUDY.lr, show_default=True, type=float, cls=ResourceOption,
               help="Adam learning rate.")
-@click.option("--lr-step", default=10, show_default=True, type=int, cls=ResourceOption,
+@click.option("--lr-step", default=STUDY.lr_step, show_default=True, type=int, cls=ResourceOption,
               help="StepLR step (epochs).")
-@click.option("--lr-gamma", default=0.5, show_default=True, type=float, cls=ResourceOption,
+@click.option("--lr-gamma", default=STUDY.lr_gamma, show_default=True, type=float, cls=ResourceOption,
               help="StepLR factor.")
-@click.option("--w-ssim", default=0.1, show_default=True, type=float, cls=ResourceOption,
+@click.option("--w-ssim", default=STUDY.w_ssim, show_default=True, type=float, cls=ResourceOption,
               help="Weight of (1 - SSIM) / 2.")
-@click.option("--w-id", default=0.005, show_default=True, type=float, cls=ResourceOption,
+@click.option("--w-id", default=STUDY.w_id, show_default=True, type=float, cls=ResourceOption,
               help="Weight of the identity loss.")
-@click.option("--seed", default=0, show_default=True, type=int, cls=ResourceOption,
+@click.option("--seed", default=STUDY.seed, show_default=True, type=int, cls=ResourceOption,
               help="Seed of the initial weights and the data order.")
-@click.option("--split-seed", default=2021, show_default=True, type=int, cls=ResourceOption,
+@click.option("--split-seed", default=STUDY.split_seed, show_default=True, type=int, cls=ResourceOption,
               help="Seed of the train/validation split.")
-@click.option("--validation-fraction", default=0.1, show_default=True, type=float, cls=ResourceOption)
-@click.option("--max-samples", default=None, type=int, cls=ResourceOption,
+@click.option("--validation-fraction", default=STUDY.validation_fraction, show_default=True, type=float, cls=ResourceOption)
+@click.option("--max-samples", default=STUDY.max_samples, type=int, cls=ResourceOption,
               help="Train on a random subset of this size.")
 @click.option("--quick/--no-quick", default=False, show_default=True, cls=ResourceOption,
-              help="CPU demo: at most 3 epochs on 128 samples.")
+              help=f"CPU demo: at most {QUICK['epochs']} epochs on {QUICK['max_samples']} samples.")
 @click.option("--device", default="auto", show_default=True, type=str, cls=ResourceOption,
               help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
 @click.option("--amp/--no-amp", default=False, show_default=True, cls=ResourceOption,
@@ -106,33 +121,29 @@ def check_device(device):
 @click.option("--grid-size", default=8, show_default=True, type=int, cls=ResourceOption,
               help="Faces in the per-epoch PNG grid.")
 # ---- this project's additions to the study's recipe (doc/training.rst)
-@click.option("--id-loss", default="study", show_default=True, cls=ResourceOption,
+@click.option("--id-loss", default=STUDY.id_loss, show_default=True, cls=ResourceOption,
               type=click.Choice(["study", "cosine"]),
               help="Identity term: the study's embedding MSE (its scale follows the extractor's "
               "embedding norm) or the scale-free 1 - cos (one --w-id for every extractor).")
-@click.option("--weight-decay", default=0.0, show_default=True, type=float, cls=ResourceOption,
+@click.option("--weight-decay", default=STUDY.weight_decay, show_default=True, type=float, cls=ResourceOption,
               help="Decoupled weight decay (AdamW) when > 0; 0 is the study's Adam.")
-@click.option("--flip/--no-flip", default=False, show_default=True, cls=ResourceOption,
+@click.option("--flip/--no-flip", default=STUDY.flip, show_default=True, cls=ResourceOption,
               help="Add every training face mirrored, with the mirrored face's own embedding "
               "(computed once by the attacked extractor).")
 @click.option("--threshold-scores", default=None, type=str, cls=ResourceOption,
               help="Bona fide score file (CSV) of the same extractor on a data set WITH identities "
               "(CFP-FF, LFW View 2): its FMR 0.1/1/10 % thresholds give the per-epoch validation "
               "RSR, which then chooses best.pt.")
-@click.option("--select-fmr", default=0.001, show_default=True, type=float, cls=ResourceOption,
+@click.option("--select-fmr", default=STUDY.select_fmr, show_default=True, type=float, cls=ResourceOption,
               help="FMR whose validation RSR (type-I) chooses best.pt and drives --patience.")
-@click.option("--patience", default=None, type=int, cls=ResourceOption,
+@click.option("--patience", default=STUDY.patience, type=int, cls=ResourceOption,
               help="Early stopping: stop after this many epochs without a better one.")
 @verbosity_option(logger=logger, cls=ResourceOption)
 def train(training_set, database, model, checkpoint, id_model, id_checkpoint, protection, block_size,
           moved_blocks, protection_seed, epochs, batch_size, lr, lr_step, lr_gamma, w_ssim, w_id, seed,
           split_seed, validation_fraction, max_samples, quick, device, amp, workers, output, resume,
           grid_size, id_loss, weight_decay, flip, threshold_scores, select_fmr, patience, **kwargs):
-    """Train the reconstruction attack (embedding -> face) on a cached training set.
-
-    Defaults are the study's recipe (Adam 1e-3, StepLR(10, 0.5), batch 32, 100 epochs, 90/10 split
-    with seed 2021, loss MSE + 0.1 (1 - SSIM)/2 + 0.005 ID with the attacked extractor).
-    """
+    """Train the reconstruction attack (see :data:`HELP`)."""
     import os
 
     from clapper.logging import setup
@@ -172,17 +183,19 @@ def train(training_set, database, model, checkpoint, id_model, id_checkpoint, pr
         click.echo(f"building the training set {training_set} ({model} embeddings)")
         build_training_set(database, model, training_set, checkpoint=checkpoint)
 
+    recipe = Recipe(
+        epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step, lr_gamma=lr_gamma,
+        w_ssim=w_ssim, w_id=w_id, seed=seed, split_seed=split_seed,
+        validation_fraction=validation_fraction, max_samples=max_samples, id_loss=id_loss,
+        weight_decay=weight_decay, flip=flip, patience=patience, select_fmr=select_fmr,
+    )
     created = not os.path.exists(output)
     try:
         result = train_generator(
             training_set, output, model=model, id_model=id_model, id_checkpoint=id_checkpoint,
             protection=Protection.from_kind(protection, block_size, moved_blocks),
-            protection_seed=protection_seed, epochs=epochs, batch_size=batch_size, lr=lr,
-            lr_step=lr_step, lr_gamma=lr_gamma, w_ssim=w_ssim, w_id=w_id, seed=seed,
-            split_seed=split_seed, validation_fraction=validation_fraction, max_samples=max_samples,
-            quick=quick, device=device, amp=amp, workers=workers, resume=resume, grid_size=grid_size,
-            id_loss=id_loss, weight_decay=weight_decay, flip=flip, thresholds=threshold_scores,
-            select_fmr=select_fmr, patience=patience,
+            protection_seed=protection_seed, quick=quick, device=device, amp=amp, workers=workers,
+            resume=resume, grid_size=grid_size, thresholds=threshold_scores, **recipe.asdict(),
         )
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e

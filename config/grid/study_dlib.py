@@ -1,21 +1,9 @@
-"""The study's grid on the offline default model (dlib, 128-d): LFW attacked, FFHQ for the attacker.
+"""Example: the packaged grid ``study-dlib`` (LFW attacked, FFHQ for the attacker, dlib,
+:data:`bob_facerev.attack.recipe.STUDY_DLIB`)::
 
-The grid is defined by block counts (16, 8 and 4 blocks), so on 128-d embeddings it is K=8 with
-P=4, 8, 12, 16; K=16 with P=2, 4, 8; K=32 with P=2, 3, 4 (and random shuffles with K=4..32).
-No weights to configure: only LFW and FFHQ (see config/grid/study_arcface.py).
-
-    bob facerev grid config/grid/study_dlib.py -o results/dlib
+    bob facerev grid config/grid/study_dlib.py      # the same as: bob facerev grid study-dlib
 """
 
-model = "dlib"
-bona_fide_database = "facerev-lfw-view2"
-attack_database = "facerev-lfw-attack"
-training_database = "facerev-ffhq"
-protections = None
-variants = ("study", "deshuffle")
-verification_block_sizes = (8, 16, 32)
-# dlib descriptors have norm ~0.6: the study's w_id=0.005 (for ArcFace) leaves the identity term
-# negligible, see doc/training.rst
-train = dict(epochs=100, batch_size=32, w_id=1.0, id_loss="study", workers=4)
-batch_size = 128
+from bob_facerev.config.grid.study_dlib import *  # noqa: F401,F403
+
 output = "results/dlib"

@@ -1,10 +1,9 @@
-"""The study's grid for ElasticFace (IResNet100); see bob_facerev/config/grid/study.py.
+"""Example: the packaged grid ``study-elasticface`` (LFW attacked, FFHQ for the attacker)::
 
     bob config set bob_facerev.elasticface.checkpoint /path/to/backbone.pth
-    bob facerev grid config/grid/study_elasticface.py -o results/elasticface -l facerev-local-gpu
+    bob facerev grid config/grid/study_elasticface.py -l facerev-local-gpu
 """
 
-from bob_facerev.config.grid.study import *  # noqa: F401,F403  (LFW, FFHQ, the grid, the recipe)
+from bob_facerev.config.grid.study_elasticface import *  # noqa: F401,F403
 
-model = "elasticface"
 output = "results/elasticface"

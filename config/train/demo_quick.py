@@ -1,18 +1,9 @@
-"""Quick CPU demo: a generator for dlib embeddings trained on the 10 bundled demo faces.
+"""Example: the packaged quick CPU demo ``demo`` (3 epochs on the 10 bundled faces)::
 
-Builds the training set (dlib crops + 128-d embeddings) once, then trains 3 epochs (a few
-seconds each on a laptop CPU) with the dlib network as the identity loss. The faces it makes are
-blurry averages: 10 faces are far too few; the point is to see every part run::
-
-    bob facerev train -vv config/train/demo_quick.py
+    bob facerev train -vv config/train/demo_quick.py     # the same as: bob facerev train demo
     bob facerev train -vv config/train/demo_quick.py --epochs 6 --resume   # continue
 """
 
-database = "facerev-demo"
-model = "dlib"
-training_set = "results/demo/train_dlib.npz"
+from bob_facerev.config.train.demo import *  # noqa: F401,F403
+
 output = "results/demo/generator_dlib"
-quick = True
-batch_size = 4
-validation_fraction = 0.2
-device = "cpu"

@@ -2,7 +2,7 @@
 
 GPU-tagged steps (``facerev_gpu``: extraction, reconstruction) are routed to the GPU workers. On a
 machine without a GPU one such worker still starts and computes on the CPU. Worker counts:
-``bob config set facerev.dask.cpu_workers N`` / ``facerev.dask.gpu_workers N``.
+``bob config set bob_facerev.dask.cpu_workers N`` / ``bob_facerev.dask.gpu_workers N``.
 """
 
 from bob_facerev.dask_clusters import local_gpu_client

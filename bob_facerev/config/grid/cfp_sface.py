@@ -14,9 +14,12 @@ Set-up (once)::
     bob config set bob_facerev.ffhq.directory /path/to/ffhq/images1024x1024
     bob facerev db build ffhq /path/to/ffhq/images1024x1024
 
-then ``bob facerev grid bob_facerev/config/grid/cfp_sface.py`` (set ``training_set`` to an
-existing SFace training-set ``.npz`` to attack with another attacker's faces).
+then ``bob facerev grid cfp-sface`` (set ``training_set`` to an existing SFace training-set
+``.npz`` to attack with another attacker's faces). The generator is trained with the study's
+recipe (:data:`bob_facerev.attack.recipe.STUDY`).
 """
+
+from bob_facerev.attack import recipe
 
 model = "sface"
 bona_fide_database = "facerev-cfp-ff"
@@ -25,7 +28,6 @@ training_database = "facerev-ffhq"
 protections = None  # the study's grid for 128-d embeddings
 variants = ("study", "deshuffle")
 verification_block_sizes = (8, 16, 32)
-train = dict(epochs=100, batch_size=32, lr=1e-3, lr_step=10, lr_gamma=0.5, w_ssim=0.1,
-             w_id=0.005, workers=4)
+train = dict(recipe.STUDY.asdict(), workers=4)
 batch_size = 128
 output = "results/grid-cfp-sface"

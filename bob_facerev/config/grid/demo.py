@@ -1,12 +1,12 @@
 """The demo grid: the bundled demo faces, the offline dlib default model, a quick generator.
 
-Used by ``bob facerev demo``; also runs as ``bob facerev grid config/grid/demo.py``.
+Used by ``bob facerev demo``; also runs as ``bob facerev grid demo``.
 
 The attacker here trains on the demo faces themselves (a fresh install has no other face data),
 so the generator *memorises* the faces it later attacks: the numbers show the mechanics of the
 benchmark (how the RSR falls as more blocks move, what key-free de-shuffling restores), not the
-generalisation of the study's FFHQ-trained attack. ``config/grid/study_*.py`` with LFW and FFHQ
-do that.
+generalisation of the study's FFHQ-trained attack. ``bob facerev grid study-dlib`` (and the other
+``study-*`` resources) with LFW and FFHQ do that.
 """
 
 from bob_facerev.protection.setting import Protection

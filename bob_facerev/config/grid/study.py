@@ -1,10 +1,12 @@
 """The study's grid (Osorio-Roig et al., WIFS 2023): LFW attacked, FFHQ for the attacker.
 
-Shared by ``config/grid/study_arcface.py`` and ``config/grid/study_elasticface.py``, which set
-``model`` and ``output``. PE-MIU with one fixed permutation per (K, P) for all subjects (K=32: P=4,
-8, 12, 16; K=64: P=2, 4, 8; K=128: P=2, 3, 4), random per-template shuffles for K=16..128, and the
+The base of the ``bob_facerev.grid`` resources ``study-arcface`` and ``study-elasticface``
+(:mod:`bob_facerev.config.grid.study_arcface`, ``.study_elasticface``), which set ``model`` and
+``output``. PE-MIU with one fixed permutation per (K, P) for all subjects (K=32: P=4, 8, 12, 16;
+K=64: P=2, 4, 8; K=128: P=2, 3, 4), random per-template shuffles for K=16..128, and the
 unprotected baseline; thresholds from LFW View 2 at FMR 0.1 %, 1 %, 10 %. The generator is trained
-on unprotected FFHQ embeddings with the study's recipe (100 epochs).
+on unprotected FFHQ embeddings with the study's recipe
+(:data:`bob_facerev.attack.recipe.STUDY`).
 
 Set-up (once)::
 
@@ -15,6 +17,7 @@ Set-up (once)::
     bob config set bob_facerev.arcface.checkpoint /path/to/backbone.pth      # or .elasticface.
 """
 
+from bob_facerev.attack import recipe
 
 bona_fide_database = "facerev-lfw-view2"
 attack_database = "facerev-lfw-attack"  # one image per identity, gender-balanced
@@ -22,6 +25,5 @@ training_database = "facerev-ffhq"
 protections = None  # the study's grid (bob_facerev.protection.setting.study_grid)
 variants = ("study", "deshuffle")  # add "protected" for generators trained on protected templates
 verification_block_sizes = (16, 32, 64, 128)
-train = dict(epochs=100, batch_size=32, lr=1e-3, lr_step=10, lr_gamma=0.5, w_ssim=0.1,
-             w_id=0.005, id_loss="study", workers=4)
+train = dict(recipe.STUDY.asdict(), workers=4)
 batch_size = 128
