@@ -302,8 +302,8 @@ class TemplateBatchingCheckpointWrapper(CheckpointWrapper):
             saving += time.perf_counter() - start
             out[i] = Sample(data, parent=feat)  # annotations etc. are copied, data kept
         if todo:
-            _log_stage(f"checkpoint {type(self.estimator.estimator).__name__}", len(todo),
-                       save=saving)
+            inner = getattr(self.estimator, "estimator", self.estimator)
+            _log_stage(f"checkpoint {type(inner).__name__}", len(todo), save=saving)
         for i, (s, p) in enumerate(zip(samples, paths)):
             if out[i] is None:
                 out[i] = DelayedSample(_LoadOnce(self.load_func, p), parent=s)

@@ -303,7 +303,7 @@ def local_parallel():
     client.cluster.close()
 
 
-def _dask_run(pipeline, output, client):
+def _dask_run(pipeline, output, client, n_partitions=None):
     from bob.bio.base import load_resource
     from bob.bio.base.pipelines.entry_points import execute_pipeline_simple
 
@@ -315,7 +315,7 @@ def _dask_run(pipeline, output, client):
         output=str(output),
         write_metadata_scores=True,
         checkpoint=True,
-        dask_n_partitions=None,
+        dask_n_partitions=n_partitions,
         dask_partition_size=None,
         dask_n_workers=None,
     )
@@ -323,11 +323,14 @@ def _dask_run(pipeline, output, client):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pipeline", ["facerev-dlib", "facerev-dlib-pemiu-k32"])
-def test_bob_bio_pipeline_simple_demo(pipeline, tmp_path, no_dask_scores, local_parallel):
+@pytest.mark.parametrize("pipeline,n_partitions", [("facerev-dlib", None),  # the package's
+                                                   ("facerev-dlib", 5),  # other batches
+                                                   ("facerev-dlib-pemiu-k32", 5)])
+def test_bob_bio_pipeline_simple_demo(pipeline, n_partitions, tmp_path, no_dask_scores,
+                                      local_parallel):
     plain = no_dask_scores(pipeline)
     _check_separation(plain)
-    dask = _dask_run(pipeline, tmp_path / "local-parallel", local_parallel)
+    dask = _dask_run(pipeline, tmp_path / "local-parallel", local_parallel, n_partitions)
     assert set(dask) == set(plain)
     pairs = sorted(plain)
     assert_scores_agree([float(dask[p]["score"]) for p in pairs],

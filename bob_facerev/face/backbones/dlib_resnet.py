@@ -379,31 +379,6 @@ def _build_module_classes():
             self.blocks = nn.Sequential(*blocks)
             self.fc = nn.Linear(256, DLIB_EMBEDDING_SIZE, bias=False)
 
-        def fold_affine(self):
-            """Fold every ``Affine`` into the convolution before it (in place; returns self).
-
-            ``affine(conv(x)) = conv'(x)`` with weights ``gamma * w`` and bias
-            ``gamma * b + beta`` (computed in float64): one pass over the activations less per
-            layer, about a quarter of a CPU forward.  Outputs agree with the unfolded network
-            to float32 rounding (~1e-7 on the descriptors), not bit for bit; for inference
-            (the extractor), not for training on the weights.
-            """
-            pairs = [(self.conv, "affine", self)]
-            for block in self.blocks:
-                pairs += [(block.conv1, "affine1", block), (block.conv2, "affine2", block)]
-            with torch.no_grad():
-                for conv, name, owner in pairs:
-                    affine = getattr(owner, name)
-                    if not isinstance(affine, Affine):
-                        continue  # folded already
-                    gamma, beta = affine.gamma.double(), affine.beta.double()
-                    w = conv.weight.double() * gamma[:, None, None, None]
-                    b = conv.bias.double() * gamma + beta
-                    conv.weight.copy_(w.to(conv.weight.dtype))
-                    conv.bias.copy_(b.to(conv.bias.dtype))
-                    setattr(owner, name, nn.Identity())
-            return self
-
         def forward(self, x):
             if x.ndim != 4 or x.shape[1] != 3:
                 raise ValueError(
