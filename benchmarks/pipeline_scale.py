@@ -124,20 +124,30 @@ def bare_chain(paths, n_jobs, batch_size, device, skip_detection):
 
     start = time.perf_counter()
     images = [load_image(p) for p in paths]
+    loaded = time.perf_counter()
     cropper = FaceCropper("dlib", annotator=FixedAnnotator() if skip_detection else None)
     crops = parallel_transform(cropper, images, n_jobs=n_jobs)
     valid = [c for c in crops if c is not None]
+    cropped = time.perf_counter()
     emb = FaceEmbedding("dlib", batch_size=batch_size, device=device).transform(valid)
-    return time.perf_counter() - start, len(valid), emb
+    end = time.perf_counter()
+    stages = {"load": loaded - start, "crop": cropped - loaded, "embed": end - cropped}
+    return end - start, len(valid), emb, stages
 
 
-def run_pipeline(config, pipeline, output, dask, n_pairs):
-    """Seconds of one ``bob bio pipeline simple`` command (checks its score count)."""
+def run_pipeline(config, pipeline, output, dask, n_pairs, stage_log=None):
+    """Seconds of one ``bob bio pipeline simple`` command (checks its score count).
+
+    With ``stage_log``, the batched steps append their timings there (``FACEREV_STAGE_LOG``).
+    """
     bob = shutil.which("bob") or os.path.join(os.path.dirname(sys.executable), "bob")
     command = [bob, "bio", "pipeline", "simple", str(config), *pipeline, "-o", str(output)]
     command += ["-l", "facerev-local"] if dask else ["--no-dask"]
+    env = dict(os.environ)
+    if stage_log is not None:
+        env["FACEREV_STAGE_LOG"] = str(stage_log)
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -146,6 +156,20 @@ def run_pipeline(config, pipeline, output, dask, n_pairs):
     if n_scores != n_pairs:
         raise RuntimeError(f"{output}: {n_scores} scores, expected {n_pairs}")
     return seconds
+
+
+def stage_seconds(stage_log):
+    """``{"<stage> <timing>": seconds}`` summed over the lines of a stage log (all workers)."""
+    totals = {}
+    if not Path(stage_log).is_file():
+        return totals
+    for line in Path(stage_log).read_text().splitlines():
+        entry = json.loads(line)
+        for key, value in entry.items():
+            if key not in ("stage", "samples", "pid"):
+                name = f"{entry['stage']} {key}"
+                totals[name] = totals.get(name, 0.0) + value
+    return totals
 
 
 def _startup_seconds():
@@ -217,23 +241,29 @@ def main(argv=None):
               f"{torch.__version__} ({torch.get_num_threads()} threads), device "
               f"{args.device or ('cuda' if torch.cuda.is_available() else 'cpu')}, crop "
               f"processes {effective_n_jobs(args.n_jobs)}, load {os.getloadavg()[0]:.1f}")
-        print("| round | mode | seconds | images/s |")
-        print("|---|---|---|---|")
+        print("| round | mode | seconds | images/s | load (1 min) |")
+        print("|---|---|---|---|---|")
         ratios = {m: [] for m in modes if m in ("no-dask", "dask")}
+        stages = {}
         for r in range(args.rounds):
             seconds = {}
             for mode in modes:  # e.g. no-dask,bare,dask: the bare chain between the two
                 if mode == "startup":  # the fixed cost of the command: start, imports
                     seconds[mode] = _startup_seconds()
                 elif mode == "bare":
-                    seconds[mode], _, _ = bare_chain(paths, args.n_jobs, args.batch_size,
-                                                     args.device, args.skip_detection)
+                    seconds[mode], _, _, parts = bare_chain(paths, args.n_jobs, args.batch_size,
+                                                            args.device, args.skip_detection)
+                    stages[(r, mode)] = parts
                 else:
                     out = work / f"out-{mode}-{r}"
+                    log = work / f"stages-{mode}-{r}.jsonl"
                     shutil.rmtree(out, ignore_errors=True)
-                    seconds[mode] = run_pipeline(config, pipeline, out, mode == "dask", n_pairs)
+                    log.unlink(missing_ok=True)
+                    seconds[mode] = run_pipeline(config, pipeline, out, mode == "dask", n_pairs,
+                                                 stage_log=log)
+                    stages[(r, mode)] = stage_seconds(log)
                 print(f"| {r} | {mode} | {seconds[mode]:.1f} | "
-                      f"{len(paths) / seconds[mode]:.2f} |", flush=True)
+                      f"{len(paths) / seconds[mode]:.2f} | {os.getloadavg()[0]:.1f} |", flush=True)
             for mode in ratios:
                 if "bare" in seconds and mode in seconds:
                     ratios[mode].append(seconds["bare"] / seconds[mode])
@@ -242,6 +272,12 @@ def main(argv=None):
             if values:
                 print(f"{mode}: images/s = {statistics.median(values):.2f} x the bare chain's "
                       f"(median of {len(values)} rounds)")
+        print("seconds per stage (pipelines: summed over the processes that ran them):")
+        print("| round | mode | stage | seconds |")
+        print("|---|---|---|---|")
+        for (r, mode), parts in stages.items():
+            for name, value in parts.items():
+                print(f"| {r} | {mode} | {name} | {value:.1f} |")
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if temporary:

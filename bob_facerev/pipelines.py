@@ -11,19 +11,26 @@ sample, so listing resources and ``--help`` work without ArcFace/ElasticFace wei
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
+import time
 from functools import partial
 
 import click
 import numpy as np
 
 from bob.bio.base.algorithm import Distance
-from bob.pipelines import CheckpointWrapper, DelayedSample, SampleSet, SampleWrapper, wrap
+from bob.pipelines import CheckpointWrapper, DelayedSample, Sample, SampleSet, SampleWrapper, wrap
 from bob.pipelines.wrappers import DelayedSamplesCall
 from dask.delayed import Delayed
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from bob_facerev import failures
 from bob_facerev.distributed import GPURoutedPipelineSimple
+
+logger = logging.getLogger(__name__)
 
 
 class CosineSimilarity(Distance):
@@ -193,7 +200,9 @@ class _BatchCall:
         from bob_facerev.face.parallel import effective_n_jobs, parallel_transform
 
         w = self.wrapper
+        start = time.perf_counter()
         data = [s.data for s in self.samples]
+        read = time.perf_counter() - start
         if w.input_attribute != "data":
             inputs = [getattr(s, w.input_attribute) for s in self.samples]
         else:
@@ -217,12 +226,31 @@ class _BatchCall:
         if w.failed_size is not None:
             output = [failures.failed_embedding(w.failed_size) if y is None else y
                       for y in output]
+        _log_stage(type(w.estimator).__name__, len(self.samples), read=read,
+                   transform=time.perf_counter() - start - read)
         return output
 
     def __call__(self, index):
         if self.output is None:
             self.output = self._compute()
         return self.output[index]
+
+
+#: environment variable: a file to which every batched step appends one line of timings
+STAGE_LOG_ENV = "FACEREV_STAGE_LOG"
+
+
+def _log_stage(stage, n_samples, **seconds):
+    """Log (debug) the seconds of one batched call; also append them as a JSON line to the
+    file named by ``$FACEREV_STAGE_LOG`` when set (Dask workers inherit it), for
+    ``benchmarks/pipeline_scale.py``."""
+    timings = " ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
+    logger.debug("%s: %d samples, %s", stage, n_samples, timings)
+    path = os.environ.get(STAGE_LOG_ENV)
+    if path:
+        line = json.dumps({"stage": stage, "samples": n_samples, "pid": os.getpid(), **seconds})
+        with open(path, "a") as f:  # one short append per call: lines stay whole
+            f.write(line + "\n")
 
 
 def _regroup(samplesets, flat_outputs):
@@ -243,14 +271,65 @@ class TemplateBatchingCheckpointWrapper(CheckpointWrapper):
     the :class:`TemplateBatchingWrapper` inside would again see one template per call.  This
     subclass flattens the SampleSets first (the checkpoint files are the same);
     :func:`batch_checkpointed_steps` puts it in place of Bob's.
+
+    It also spares Bob's disk round trips: Bob writes each output, reads it back to test the
+    file, and hands on a sample that reads the file again at every access of its data (the
+    next step, the failure count and the templates each read it).  Here each computed output
+    is written once (atomically, as Bob does) and handed on with its data in memory; outputs
+    found on disk are read once, on first access.
     """
 
     def _checkpoint_transform(self, samples, method_name):
         if len(samples) and isinstance(samples[0], SampleSet):
             flat = [s for sset in samples for s in sset.samples]
-            out = super()._checkpoint_transform(flat, method_name) if flat else []
+            out = self._checkpoint_transform(flat, method_name) if flat else []
             return _regroup(samples, list(out))
-        return super()._checkpoint_transform(samples, method_name)
+        if self.features_dir is None or self.sample_attribute != "data" or not len(samples):
+            return super()._checkpoint_transform(samples, method_name)
+        paths = [self.make_path(s) for s in samples]
+        todo = [i for i, p in enumerate(paths)
+                if self.force or p is None or not os.path.isfile(p)]
+        computed = getattr(self.estimator, method_name)([samples[i] for i in todo]) if todo else []
+        if len(computed) != len(todo):
+            raise RuntimeError(f"{self.estimator}.{method_name} got {len(todo)} samples but "
+                               f"returned {len(computed)}")
+        out = [None] * len(samples)
+        saving = 0.0
+        for i, feat in zip(todo, computed):
+            data = feat.data  # computes the whole batch on the first sample
+            start = time.perf_counter()
+            if paths[i] is not None and data is not None:
+                self._save_data(data, paths[i])
+            saving += time.perf_counter() - start
+            out[i] = Sample(data, parent=feat)  # annotations etc. are copied, data kept
+        if todo:
+            inner = getattr(self.estimator, "estimator", self.estimator)
+            _log_stage(f"checkpoint {type(inner).__name__}", len(todo), save=saving)
+        for i, (s, p) in enumerate(zip(samples, paths)):
+            if out[i] is None:
+                out[i] = DelayedSample(_LoadOnce(self.load_func, p), parent=s)
+        return out
+
+    def _save_data(self, data, path):
+        """Write ``data`` to ``path`` with Bob's save function, atomically (no read-back)."""
+        from bob_facerev.utils import atomic_path
+
+        with atomic_path(path) as tmp:
+            self.save_func(data, str(tmp))
+
+
+class _LoadOnce:
+    """``load(path)`` on the first call, the same object afterwards."""
+
+    def __init__(self, load, path):
+        self.load = load
+        self.path = path
+        self.value = None
+
+    def __call__(self):
+        if self.value is None:
+            self.value = self.load(self.path)
+        return self.value
 
 
 def batch_checkpointed_steps(transformer):
@@ -396,7 +475,8 @@ class FacerevPipelineSimple(GPURoutedPipelineSimple):
     """
 
     def _templates(self, samples, enroll):
-        features = self.transformer.transform(samples)
+        with _partitioned(self.transformer, len(samples), self.client):
+            features = self.transformer.transform(samples)
         templates = self.biometric_algorithm.create_templates_from_samplesets(features, enroll)
         counts = self.__dict__.setdefault("_failure_counts", {})
         counts["references" if enroll else "probes"] = failures.count_features(features)
@@ -421,3 +501,59 @@ class FacerevPipelineSimple(GPURoutedPipelineSimple):
         state = super().__getstate__()
         state.pop("_failure_counts", None)
         return state
+
+
+#: samples per Dask partition: at least this many (full batches), at most ``MAX`` (memory)
+MIN_PARTITION, MAX_PARTITION = 64, 1000
+
+
+def partition_count(n_samples, n_workers):
+    """Dask partitions for ``n_samples`` templates on ``n_workers`` workers.
+
+    One partition per worker while partitions hold at most ``MAX_PARTITION`` templates (more
+    partitions beyond), but none smaller than ``MIN_PARTITION`` templates: each partition is one
+    batched call of every step, and pays a task's overhead once.  (Dask's own default, about 100
+    partitions, gives LFW-sized groups partitions of a few images.)
+    """
+    n_workers = max(1, int(n_workers))
+    wanted = max(n_workers, -(-n_samples // MAX_PARTITION))
+    return max(1, min(wanted, n_samples // MIN_PARTITION))
+
+
+@contextlib.contextmanager
+def _partitioned(transformer, n_samples, client=None):
+    """Size the partitions of Bob's ``ToDaskBag`` steps left at Dask's default (in the block).
+
+    Only steps without ``npartitions`` and ``partition_size`` (no ``--dask-n-partitions`` /
+    ``--dask-partition-size`` given) change, to :func:`partition_count` for the client's
+    workers; they are restored afterwards.
+    """
+    from bob.pipelines.wrappers import ToDaskBag
+
+    from bob_facerev.distributed import _inner_estimators
+
+    bags = [est for est in _inner_estimators(transformer) if isinstance(est, ToDaskBag)
+            and est.npartitions is None and est.partition_size is None]
+    if bags:
+        count = partition_count(n_samples, _n_workers(client))
+        for bag in bags:
+            bag.npartitions = count
+    try:
+        yield
+    finally:
+        for bag in bags:
+            bag.npartitions = None
+
+
+def _n_workers(client=None):
+    """Workers of ``client`` (default: the current Dask client), else the available cores."""
+    from bob_facerev.face.parallel import available_cores
+
+    try:
+        if client is None:
+            from distributed import default_client
+
+            client = default_client()
+        return len(client.scheduler_info()["workers"]) or available_cores()
+    except (ImportError, ValueError, AttributeError, KeyError):
+        return available_cores()

@@ -217,11 +217,37 @@ def test_checkpointed_steps_batch_across_templates(tmp_path):
     assert BatchRecorder.calls == [sum(sizes)]
     assert data == [[2 * (10 * t + i) for i in range(n)] for t, n in enumerate(sizes)]
     assert len(list(tmp_path.rglob("*.h5"))) == sum(sizes)
-    # a second run reads the checkpoints
+    # each output was written once and handed on in memory (Bob reads it back at every access)
+    step = pipe.steps[0][1]
+    reads = []
+    step.load_func = lambda path, load=step.load_func: reads.append(path) or load(path)
+    assert [[int(s.data[0]) for s in ss.samples] for ss in sets] == data and reads == []
+    # a second run reads the checkpoints, each file once however often its data is read
     BatchRecorder.calls = []
     again = pipe.transform(_templates(sizes))
     assert [[int(s.data[0]) for s in ss.samples] for ss in again] == data
-    assert BatchRecorder.calls == []
+    assert [[int(s.data[0]) for s in ss.samples] for ss in again] == data
+    assert BatchRecorder.calls == [] and len(reads) == len(set(reads)) == sum(sizes)
+
+
+def test_dask_partitions_hold_full_batches():
+    from bob.pipelines.wrappers import ToDaskBag
+    from sklearn.pipeline import make_pipeline
+
+    from bob_facerev.face.parallel import available_cores
+    from bob_facerev.pipelines import _partitioned, partition_count
+
+    assert partition_count(500, 2) == 2  # one per worker (Dask's default: 100 of 5)
+    assert partition_count(3850, 2) == 4  # at most 1,000 templates each
+    assert partition_count(500, 100) == 7 and partition_count(10, 2) == 1  # at least 64
+    default, user = ToDaskBag(), ToDaskBag(npartitions=7)
+    pipe = make_pipeline(default, user)
+    with _partitioned(pipe, 500):
+        # no Dask client here: one partition per available core
+        assert default.npartitions == partition_count(500, available_cores())
+        assert default.transform(list(range(500))).npartitions == default.npartitions
+        assert user.npartitions == 7  # the user's choice stays
+    assert default.npartitions is None  # restored
 
 
 def test_n_jobs_checks_and_dask_workers_stay_serial():
@@ -295,7 +321,7 @@ def local_parallel():
     client.cluster.close()
 
 
-def _dask_run(pipeline, output, client):
+def _dask_run(pipeline, output, client, n_partitions=None):
     from bob.bio.base import load_resource
     from bob.bio.base.pipelines.entry_points import execute_pipeline_simple
 
@@ -307,7 +333,7 @@ def _dask_run(pipeline, output, client):
         output=str(output),
         write_metadata_scores=True,
         checkpoint=True,
-        dask_n_partitions=None,
+        dask_n_partitions=n_partitions,
         dask_partition_size=None,
         dask_n_workers=None,
     )
@@ -315,11 +341,14 @@ def _dask_run(pipeline, output, client):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pipeline", ["facerev-dlib", "facerev-dlib-pemiu-k32"])
-def test_bob_bio_pipeline_simple_demo(pipeline, tmp_path, no_dask_scores, local_parallel):
+@pytest.mark.parametrize("pipeline,n_partitions", [("facerev-dlib", None),  # the package's
+                                                   ("facerev-dlib", 5),  # other batches
+                                                   ("facerev-dlib-pemiu-k32", 5)])
+def test_bob_bio_pipeline_simple_demo(pipeline, n_partitions, tmp_path, no_dask_scores,
+                                      local_parallel):
     plain = no_dask_scores(pipeline)
     _check_separation(plain)
-    dask = _dask_run(pipeline, tmp_path / "local-parallel", local_parallel)
+    dask = _dask_run(pipeline, tmp_path / "local-parallel", local_parallel, n_partitions)
     assert set(dask) == set(plain)
     pairs = sorted(plain)
     assert_scores_agree([float(dask[p]["score"]) for p in pairs],

@@ -41,6 +41,36 @@ def _check_crop(i, crop):
     return crop
 
 
+_NETWORKS = {}  # (model, checkpoint, device, half) -> network, in this process
+
+
+def _cached_network(model, checkpoint, device, half):
+    """The network of ``model`` on ``device``, loaded once per process.
+
+    A Dask worker unpickles a fresh :class:`FaceEmbedding` (without its network) for every
+    partition; the cache spares it a reload each time.  The networks are frozen (eval mode, no
+    gradients), so instances may share one: do not modify it in place.  The last two
+    networks are kept.
+    """
+    import os
+
+    stamp = None  # a weights file replaced in place is loaded again
+    if checkpoint is not None and os.path.isfile(checkpoint):
+        stamp = os.stat(checkpoint).st_mtime_ns
+    key = (model, None if checkpoint is None else str(checkpoint), stamp, device, bool(half))
+    net = _NETWORKS.pop(key, None)
+    if net is None:
+        from .network import load_embedding_network
+
+        net = load_embedding_network(model, checkpoint).to(device)
+        if half:
+            net = net.half()
+    _NETWORKS[key] = net  # most recent last
+    while len(_NETWORKS) > 2:
+        _NETWORKS.pop(next(iter(_NETWORKS)))
+    return net
+
+
 class FaceEmbedding(TransformerMixin, BaseEstimator):
     """Embed aligned face crops with a registered face recognition network.
 
@@ -101,12 +131,9 @@ class FaceEmbedding(TransformerMixin, BaseEstimator):
         """The :class:`~bob_facerev.face.network.EmbeddingNetwork` (loaded on first use)."""
         net = getattr(self, "network_", None)
         if net is None:
-            from .network import load_embedding_network
-
             device = self._device()
-            net = load_embedding_network(self.model, self.checkpoint).to(device)
-            if self._use_half(device):
-                net = net.half()
+            net = _cached_network(self.model, self.checkpoint, str(device),
+                                  self._use_half(device))
             self.network_ = net
         return net
 
