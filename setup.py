@@ -22,7 +22,8 @@ for _m, _ks in _PEMIU_K.items():
 # packaged configurations: `bob facerev grid NAME` and `bob facerev train NAME` (Python modules
 # under bob_facerev/config/grid and bob_facerev/config/train; config/ has examples importing them)
 _grids = {"demo": "demo", "study-arcface": "study_arcface", "study-elasticface": "study_elasticface",
-          "study-dlib": "study_dlib", "cfp-sface": "cfp_sface"}
+          "study-dlib": "study_dlib", "cfp-sface": "cfp_sface",
+          "cfp-dlib": "cfp_dlib"}
 _trains = {"demo": "demo", "study-arcface": "study_arcface", "study-elasticface": "study_elasticface",
            "study-dlib": "study_dlib", "attacker-random": "attacker_random"}
 

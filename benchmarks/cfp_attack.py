@@ -114,7 +114,8 @@ def main():
 
     from bob_facerev.attack.chain import DeshufflerCache
     from bob_facerev.attack.validation import thresholds_from_scores
-    from bob_facerev.evaluation.rsr import read_vuln_scores, evaluate_score_files, write_tables
+    from bob_facerev.evaluation.rsr import evaluate_score_files, read_vuln_scores
+    from bob_facerev.evaluation.tables import write_tables
     from bob_facerev.protection.setting import Protection, study_grid
 
     thresholds_from_scores(args.threshold_scores)  # refuses scores without genuine pairs

@@ -20,7 +20,7 @@ def bobrc(tmp_path, monkeypatch):
 
 
 def test_old_dask_key_is_read_with_a_warning_naming_the_new_key(bobrc, caplog):
-    from bob_facerev.distributed import jobqueue_settings
+    from bob_facerev.dask_clusters import jobqueue_settings
 
     bobrc('[facerev.dask]\ncpu_workers = 3\n')
     with caplog.at_level(logging.WARNING, logger="bob_facerev.rc"):

@@ -75,3 +75,7 @@ STUDY = Recipe()
 #: about 0.6, so the study's ``w_id`` (chosen for ArcFace) leaves the identity term negligible
 #: (doc/training.rst); the packaged dlib configurations (grid and train ``study-dlib``) use it
 STUDY_DLIB = STUDY.replace(w_id=1.0)
+
+#: the scale-free identity term (``1 - cos``, the same ``w_id`` for every extractor) with
+#: horizontal flips: the recipe of the CFP grid for dlib (doc/training.rst)
+SCALE_FREE = STUDY.replace(id_loss="cosine", w_id=1.0, flip=True)

@@ -6,8 +6,8 @@ photo per CFP person attacked (type-I) and scored against the person's other fro
 CFP-FF (type-II). The protections are the study's block counts for a 128-d embedding
 (:func:`bob_facerev.protection.setting.study_grid`: K = 8, 16, 32 with P blocks moved, and random
 per-template shuffles K = 4 ... 32). The generator is trained with the scale-free identity term
-(``id_loss="cosine"``, ``w_id=1``) and horizontal flips; its training faces never show a CFP
-person.
+(:data:`bob_facerev.attack.recipe.SCALE_FREE`: ``id_loss="cosine"``, ``w_id=1``, horizontal
+flips); its training faces never show a CFP person.
 
 Set-up (once)::
 
@@ -16,9 +16,11 @@ Set-up (once)::
     bob config set bob_facerev.ffhq.directory /path/to/ffhq/images1024x1024
     bob facerev db build ffhq /path/to/ffhq/images1024x1024
 
-then ``bob facerev grid bob_facerev/config/grid/cfp_dlib.py`` (set ``training_set`` to an existing
+then ``bob facerev grid cfp-dlib`` (set ``training_set`` to an existing
 dlib training-set ``.npz``, e.g. UTKFace's, to attack with another attacker's faces).
 """
+
+from bob_facerev.attack import recipe
 
 model = "dlib"
 bona_fide_database = "facerev-cfp-ff"
@@ -27,7 +29,6 @@ training_database = "facerev-ffhq"
 protections = None  # the study's grid for 128-d embeddings
 variants = ("study", "deshuffle")
 verification_block_sizes = (8, 16, 32)
-train = dict(epochs=100, batch_size=32, lr=1e-3, lr_step=10, lr_gamma=0.5, w_ssim=0.1,
-             w_id=1.0, id_loss="cosine", flip=True, workers=4)
+train = dict(recipe.SCALE_FREE.asdict(), workers=4)
 batch_size = 128
 output = "results/grid-cfp-dlib"
