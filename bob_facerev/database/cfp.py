@@ -41,7 +41,7 @@ import re
 
 from pathlib import Path
 
-from .images import check_image
+from .images import check_images
 from .protocols import (
     annotate_images,
     attack_protocol,
@@ -180,8 +180,7 @@ def cfp_protocols(frontal, ff, fp, annotations=None, pick="first", seed=2021):
 
 
 def _check_images(root, paths, progress):
-    from tqdm import tqdm
-
+    """Refuse missing (listed but absent) and unreadable images."""
     missing = [p for p in paths if not (root / p).is_file()]
     if missing:
         raise ValueError(
@@ -189,15 +188,7 @@ def _check_images(root, paths, progress):
             + "; ".join(str(root / p) for p in missing[:10]) + (" ..." if len(missing) > 10 else "")
             + f". Restore them (re-extract the CFP archive). {_FIX}"
         )
-    unreadable = []
-    for path in tqdm(paths, desc="checking CFP images", disable=not progress, unit="img"):
-        try:
-            check_image(root / path)
-        except ValueError as e:
-            unreadable.append(str(e))
-    if unreadable:
-        raise ValueError(f"{len(unreadable)} unreadable image(s) in {root}: "
-                         + "; ".join(unreadable[:10]))
+    check_images(root, paths, "CFP", progress)
 
 
 def build_cfp(root, output=None, annotate=False, pick="first", seed=2021, progress=True):

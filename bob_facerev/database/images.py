@@ -94,3 +94,35 @@ def check_image(path):
             return im.height, im.width
     except Exception as e:  # PIL raises several types (OSError, SyntaxError, ...)
         raise ValueError(f"Unreadable image {path}: {e}. Replace or delete the file.") from e
+
+
+def check_images(root, paths, name, progress=True):
+    """Refuse a data set whose images do not all decode (:func:`check_image` on each).
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The data set's folder; ``paths`` are relative to it.
+    paths : list of str
+        The images to check.
+    name : str
+        The data set's name, for the progress bar.
+    progress : bool
+        Show a progress bar.
+
+    Raises
+    ------
+    ValueError
+        Naming how many images are unreadable and the first ten.
+    """
+    from tqdm import tqdm
+
+    unreadable = []
+    for path in tqdm(paths, desc=f"checking {name} images", disable=not progress, unit="img"):
+        try:
+            check_image(root / path)
+        except ValueError as e:
+            unreadable.append(str(e))
+    if unreadable:
+        raise ValueError(f"{len(unreadable)} unreadable image(s) in {root}: "
+                         + "; ".join(unreadable[:10]))

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import check_image
+from .images import check_images
 from .protocols import (
     annotate_images,
     attack_protocol,
@@ -287,20 +287,6 @@ def _check_pairs(root, pairs_file, pairs, images):
         )
 
 
-def _check_images(root, paths, progress):
-    """Refuse unreadable images (:func:`check_image` on each)."""
-    from tqdm import tqdm
-
-    unreadable = []
-    for path in tqdm(paths, desc="checking LFW images", disable=not progress, unit="img"):
-        try:
-            check_image(root / path)
-        except ValueError as e:
-            unreadable.append(str(e))
-    if unreadable:
-        raise ValueError(f"{len(unreadable)} unreadable image(s) in {root}: " + "; ".join(unreadable[:10]))
-
-
 def _counts(images, paths, pairs, genders, protocols, annotations):
     """The manifest's ``summary``: identities, images, pairs, protocol sizes, genders."""
     counts = {
@@ -355,7 +341,7 @@ def build_lfw(root, output=None, annotate=False, pick="first", seed=2021, n_per_
 
     _check_pairs(root, pairs_file, pairs, images)
     paths = [image_path(n, i) for n, numbers in images.items() for i in numbers]
-    _check_images(root, paths, progress)
+    check_images(root, paths, "LFW", progress)
     annotations = annotate_images(root, paths, progress) if annotate else None
     protocols = lfw_protocols(images, pairs, genders, annotations, pick, seed, n_per_gender, balance)
     counts = _counts(images, paths, pairs, genders, protocols, annotations)

@@ -21,14 +21,8 @@ dlib training-set ``.npz``, e.g. UTKFace's, to attack with another attacker's fa
 """
 
 from bob_facerev.attack import recipe
+from bob_facerev.config.grid.cfp_sface import *  # noqa: F401,F403  (the CFP grid; model, recipe, output below)
 
 model = "dlib"
-bona_fide_database = "facerev-cfp-ff"
-attack_database = "facerev-cfp-attack"  # one frontal photo per person
-training_database = "facerev-ffhq"
-protections = None  # the study's grid for 128-d embeddings
-variants = ("study", "deshuffle")
-verification_block_sizes = (8, 16, 32)
 train = dict(recipe.SCALE_FREE.asdict(), workers=4)
-batch_size = 128
 output = "results/grid-cfp-dlib"
