@@ -345,7 +345,8 @@ def build_training_set(samples, model, output, checkpoint=None, transformer=None
         through ``background_model_samples()`` when it has some (FFHQ's training group), otherwise
         ``all_samples()``.
     model : str
-        Extractor name (``"dlib"``, ``"arcface"``, ``"elasticface"``).
+        Extractor name (a registered model: ``"dlib"``, ``"sface"``, ``"arcface"``,
+        ``"elasticface"``, ...).
     output : str or os.PathLike
         The ``.npz`` file to write (atomically).
     checkpoint : str, optional

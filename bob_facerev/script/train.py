@@ -68,7 +68,8 @@ def check_device(device):
               help="Database of face photos to build the training set from (only when the "
               "--training-set file does not exist yet).")
 @click.option("--model", "-m", default=None, type=str, cls=ResourceOption,
-              help="Extractor that made the embeddings (dlib, arcface, elasticface); default: the "
+              help="Extractor that made the embeddings (a registered model: dlib, sface, arcface, "
+              "elasticface, ...); default: the "
               "training set's own metadata.")
 @click.option("--checkpoint", default=None, type=str, cls=ResourceOption,
               help="Weights of --model, used when the training set is built.")
