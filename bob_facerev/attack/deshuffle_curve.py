@@ -33,15 +33,14 @@ def _check_sets(attacker, victims, protection):
 
 def _protect(victims, K, protection, moved_blocks, seed):
     """The victims protected with block size ``K`` and their true permutations."""
-    from bob_facerev.protection.pemiu import PEMIU
+    from bob_facerev.protection.setting import Protection
 
     nb = n_blocks(victims.shape[1], K)  # a clear error for a bad K
     if protection == "fixed":
-        pe = PEMIU(block_size=K, moved_blocks=nb if moved_blocks is None else moved_blocks,
-                   seed=seed)
+        setting = Protection.fixed(K, nb if moved_blocks is None else moved_blocks)
     else:
-        pe = PEMIU(block_size=K, seed=seed)
-    Y = pe.transform(victims, keys=np.arange(victims.shape[0]))
+        setting = Protection.random(K)
+    Y = setting.transformer(seed).transform(victims, keys=np.arange(victims.shape[0]))
     return Y, true_permutations(victims, Y, K)
 
 
