@@ -35,6 +35,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--plot", default=os.path.join(HERE, "..", "doc", "_static", "gender_utkface.png"))
     parser.add_argument("--csv", default=None, help="default: the plot path with .csv")
+    parser.add_argument("--model", default="dlib", help="the extractor of the cache (plot title)")
     args = parser.parse_args(argv)
 
     if not os.path.exists(args.cache):
@@ -69,7 +70,7 @@ def main(argv=None):
     )
     print(format_table(table))
     os.makedirs(os.path.dirname(os.path.abspath(args.plot)), exist_ok=True)
-    plot_leakage(table, args.plot, title=f"Gender prediction, UTKFace dlib embeddings (n = {n})")
+    plot_leakage(table, args.plot, title=f"Gender prediction, UTKFace {args.model} embeddings (n = {n})")
     csv_path = args.csv or os.path.splitext(args.plot)[0] + ".csv"
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
