@@ -136,7 +136,8 @@ def bare_chain(paths, n_jobs, batch_size, device, skip_detection):
 
 
 def run_pipeline(config, pipeline, output, dask, n_pairs, stage_log=None):
-    """Seconds of one ``bob bio pipeline simple`` command (checks its score count).
+    """Seconds and ``(start, end)`` wall times of one ``bob bio pipeline simple`` command
+    (checks its score count).
 
     With ``stage_log``, the batched steps append their timings there (``FACEREV_STAGE_LOG``).
     """
@@ -146,16 +147,17 @@ def run_pipeline(config, pipeline, output, dask, n_pairs, stage_log=None):
     env = dict(os.environ)
     if stage_log is not None:
         env["FACEREV_STAGE_LOG"] = str(stage_log)
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
+    ended = time.time()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     with open(Path(output) / "scores-dev.csv") as f:
         n_scores = sum(1 for _ in f) - 1
     if n_scores != n_pairs:
         raise RuntimeError(f"{output}: {n_scores} scores, expected {n_pairs}")
-    return seconds
+    return seconds, (started, ended)
 
 
 def stage_seconds(stage_log):
@@ -166,10 +168,29 @@ def stage_seconds(stage_log):
     for line in Path(stage_log).read_text().splitlines():
         entry = json.loads(line)
         for key, value in entry.items():
-            if key not in ("stage", "samples", "pid"):
+            if key not in ("stage", "samples", "pid", "end"):
                 name = f"{entry['stage']} {key}"
                 totals[name] = totals.get(name, 0.0) + value
     return totals
+
+
+def timeline(stage_log, started, ended):
+    """``{"before the first step": s, "after the last step": s}`` of one command.
+
+    ``started``/``ended``: the command's wall times (``time.time()``); a step's start is its
+    ``end`` less its logged seconds. Before: start-up, workers, database, graph; after:
+    templates, scoring, the score file, shutting down.
+    """
+    if not Path(stage_log).is_file():
+        return {}
+    entries = [json.loads(line) for line in Path(stage_log).read_text().splitlines()]
+    entries = [e for e in entries if "end" in e]
+    if not entries:
+        return {}
+    starts = [e["end"] - sum(v for k, v in e.items() if k not in ("stage", "samples", "pid",
+                                                                    "end")) for e in entries]
+    return {"before the first step": min(starts) - started,
+            "after the last step": ended - max(e["end"] for e in entries)}
 
 
 def _startup_seconds():
@@ -259,9 +280,9 @@ def main(argv=None):
                     log = work / f"stages-{mode}-{r}.jsonl"
                     shutil.rmtree(out, ignore_errors=True)
                     log.unlink(missing_ok=True)
-                    seconds[mode] = run_pipeline(config, pipeline, out, mode == "dask", n_pairs,
-                                                 stage_log=log)
-                    stages[(r, mode)] = stage_seconds(log)
+                    seconds[mode], wall = run_pipeline(config, pipeline, out, mode == "dask",
+                                                       n_pairs, stage_log=log)
+                    stages[(r, mode)] = {**stage_seconds(log), **timeline(log, *wall)}
                 print(f"| {r} | {mode} | {seconds[mode]:.1f} | "
                       f"{len(paths) / seconds[mode]:.2f} | {os.getloadavg()[0]:.1f} |", flush=True)
             for mode in ratios:

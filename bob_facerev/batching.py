@@ -189,13 +189,15 @@ STAGE_LOG_ENV = "FACEREV_STAGE_LOG"
 
 def _log_stage(stage, n_samples, **seconds):
     """Log (debug) the seconds of one batched call; also append them as a JSON line to the
-    file named by ``$FACEREV_STAGE_LOG`` when set (Dask workers inherit it), for
+    file named by ``$FACEREV_STAGE_LOG`` when set (Dask workers inherit it), with the process
+    and the time it ended (``end``, seconds since the epoch), for
     ``benchmarks/pipeline_scale.py``."""
     timings = " ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
     logger.debug("%s: %d samples, %s", stage, n_samples, timings)
     path = os.environ.get(STAGE_LOG_ENV)
     if path:
-        line = json.dumps({"stage": stage, "samples": n_samples, "pid": os.getpid(), **seconds})
+        line = json.dumps({"stage": stage, "samples": n_samples, "pid": os.getpid(),
+                           "end": time.time(), **seconds})
         with open(path, "a") as f:  # one short append per call: lines stay whole
             f.write(line + "\n")
 
