@@ -321,3 +321,20 @@ def test_pipeline_scores_agree_and_routed(gpu_client, cpu_client, tmp_path):
     assert gpu_seen == set(fd.gpu_workers(gpu_client)) and n_gpu == 24
     assert n_cpu == 24
     assert runs["nodask-log"][0][0] == {"local"}
+
+
+def test_start_method_of_facerev_local(monkeypatch):
+    import sys
+
+    from bob_facerev.dask_clusters import START_METHOD, start_method
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert start_method(rc={}) == "fork"  # workers start with this process's imports
+    assert start_method(rc={START_METHOD: "spawn"}) == "spawn"
+    with pytest.raises(ValueError, match=f"{START_METHOD} = 'thread'.*spawn"):
+        start_method(rc={START_METHOD: "thread"})
+    monkeypatch.setattr("bob_facerev.dask_clusters._cuda_initialized", lambda: True)
+    assert start_method(rc={}) == "spawn"  # a forked child cannot use CUDA
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr("bob_facerev.dask_clusters._cuda_initialized", lambda: False)
+    assert start_method(rc={}) == "spawn"
