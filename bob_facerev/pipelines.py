@@ -233,17 +233,21 @@ class FacerevPipelineSimple(GPURoutedPipelineSimple):
 #: samples per Dask partition: at least this many (full batches), at most ``MAX`` (memory)
 MIN_PARTITION, MAX_PARTITION = 64, 1000
 
+#: partitions per worker and group: the last tasks are short, so the workers finish together
+PARTITIONS_PER_WORKER = 4
+
 
 def partition_count(n_samples, n_workers):
     """Dask partitions for ``n_samples`` templates on ``n_workers`` workers.
 
-    One partition per worker while partitions hold at most ``MAX_PARTITION`` templates (more
-    partitions beyond), but none smaller than ``MIN_PARTITION`` templates: each partition is one
-    batched call of every step, and pays a task's overhead once.  (Dask's own default, about 100
-    partitions, gives LFW-sized groups partitions of a few images.)
+    :data:`PARTITIONS_PER_WORKER` per worker while partitions hold at most ``MAX_PARTITION``
+    templates (more partitions beyond), but none smaller than ``MIN_PARTITION`` templates:
+    each partition is one batched call of every step, and pays a task's overhead once.  (Dask's
+    own default, about 100 partitions, gives LFW-sized groups partitions of a few images; one
+    partition per worker left one worker idle while the other finished its last large one.)
     """
     n_workers = max(1, int(n_workers))
-    wanted = max(n_workers, -(-n_samples // MAX_PARTITION))
+    wanted = max(PARTITIONS_PER_WORKER * n_workers, -(-n_samples // MAX_PARTITION))
     return max(1, min(wanted, n_samples // MIN_PARTITION))
 
 
@@ -252,8 +256,9 @@ def _partitioned(transformer, n_samples, client=None):
     """Size the partitions of Bob's ``ToDaskBag`` steps left at Dask's default (in the block).
 
     Only steps without ``npartitions`` and ``partition_size`` (no ``--dask-n-partitions`` /
-    ``--dask-partition-size`` given) change, to :func:`partition_count` for the client's
-    workers; they are restored afterwards.
+    ``--dask-partition-size`` given) change, to :func:`partition_count` partitions of equal
+    size for the client's workers (given as a partition size: Dask's ``npartitions`` can leave
+    a last partition of a few samples); they are restored afterwards.
     """
     from bob.pipelines.wrappers import ToDaskBag
 
@@ -264,12 +269,12 @@ def _partitioned(transformer, n_samples, client=None):
     if bags:
         count = partition_count(n_samples, _n_workers(client))
         for bag in bags:
-            bag.npartitions = count
+            bag.partition_size = max(1, -(-n_samples // count))
     try:
         yield
     finally:
         for bag in bags:
-            bag.npartitions = None
+            bag.partition_size = None
 
 
 def _n_workers(client=None):

@@ -237,17 +237,19 @@ def test_dask_partitions_hold_full_batches():
     from bob_facerev.face.parallel import available_cores
     from bob_facerev.pipelines import _partitioned, partition_count
 
-    assert partition_count(500, 2) == 2  # one per worker (Dask's default: 100 of 5)
-    assert partition_count(3850, 2) == 4  # at most 1,000 templates each
-    assert partition_count(500, 100) == 7 and partition_count(10, 2) == 1  # at least 64
+    assert partition_count(1500, 2) == 8  # four per worker (Dask's default: 100 of 15)
+    assert partition_count(9000, 2) == 9  # at most 1,000 templates each
+    assert partition_count(500, 2) == 7 and partition_count(10, 2) == 1  # at least 64
     default, user = ToDaskBag(), ToDaskBag(npartitions=7)
     pipe = make_pipeline(default, user)
     with _partitioned(pipe, 500):
         # no Dask client here: one partition per available core
-        assert default.npartitions == partition_count(500, available_cores())
-        assert default.transform(list(range(500))).npartitions == default.npartitions
+        bag = default.transform(list(range(500)))
+        assert bag.npartitions == partition_count(500, available_cores())
+        sizes = bag.map_partitions(lambda p: [len(p)]).compute(scheduler="sync")
+        assert max(sizes) - min(sizes) < len(sizes)  # equal partitions, none of a few samples
         assert user.npartitions == 7  # the user's choice stays
-    assert default.npartitions is None  # restored
+    assert default.npartitions is None and default.partition_size is None  # restored
 
 
 def test_n_jobs_checks_and_dask_workers_stay_serial():
@@ -338,6 +340,38 @@ def _dask_run(pipeline, output, client, n_partitions=None):
         dask_n_workers=None,
     )
     return _read_scores(output / "scores-dev.csv")
+
+
+@pytest.fixture(scope="module")
+def facerev_local():
+    """``-l facerev-local``: two forked worker processes (forked from this pytest process,
+    which has already run torch on two threads)."""
+    from bob_facerev.dask_clusters import local_client
+
+    client = local_client(n_workers=2, dashboard_address=":0", method="fork")
+    yield client
+    client.close()
+    client.cluster.close()
+
+
+def _worker_threads():
+    import threadpoolctl
+    import torch
+
+    return torch.get_num_threads(), {p["num_threads"] for p in threadpoolctl.threadpool_info()}
+
+
+@pytest.mark.slow
+def test_facerev_local_forked_workers_agree_with_no_dask(tmp_path, no_dask_scores,
+                                                         facerev_local):
+    threads = facerev_local.run(_worker_threads)
+    assert len(threads) == 2 and all(t == (1, {1}) for t in threads.values()), threads
+    plain = no_dask_scores("facerev-dlib")
+    dask = _dask_run("facerev-dlib", tmp_path / "facerev-local", facerev_local)
+    assert set(dask) == set(plain)
+    pairs = sorted(plain)
+    assert_scores_agree([float(dask[p]["score"]) for p in pairs],
+                        [float(plain[p]["score"]) for p in pairs])
 
 
 @pytest.mark.slow
