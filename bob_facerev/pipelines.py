@@ -31,6 +31,7 @@ from bob_facerev.batching import (
     batch_checkpointed_steps,
 )
 from bob_facerev.distributed import GPURoutedPipelineSimple
+from bob_facerev.scoring import IndexedReferences
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-class CosineSimilarity(Distance):
+class CosineSimilarity(IndexedReferences, Distance):
     """Raw cosine similarity, ``cos(r, p)`` in ``[-1, 1]``, as a Bob ``BioAlgorithm``.
 
     Bob's :class:`~bob.bio.base.algorithm.Distance` scores ``-cosine_distance = cos - 1``; the

@@ -13,6 +13,7 @@ import numpy as np
 
 from bob.bio.base.pipelines import BioAlgorithm
 
+from ..scoring import IndexedReferences
 from .assignment import _solve
 from .pemiu import check_embeddings, n_blocks
 
@@ -154,7 +155,7 @@ def _fuse(scores, groups, axis, fuse):
     return np.stack(parts, axis=axis)
 
 
-class PEMIUComparator(BioAlgorithm):
+class PEMIUComparator(IndexedReferences, BioAlgorithm):
     """PE-MIU comparator for ``bob bio pipeline simple`` (a ``BioAlgorithm``).
 
     Every enrollment sample and every probe sample is compared with :func:`pemiu_scores`;
