@@ -11,6 +11,7 @@ comparators the same method with an index built in one pass.
 from __future__ import annotations
 
 import numpy as np
+from bob.bio.base.pipelines import BioAlgCheckpointWrapper
 from bob.bio.base.pipelines.abstract_classes import _data_valid
 from bob.pipelines import Sample, SampleBatch, SampleSet
 
@@ -48,3 +49,30 @@ class IndexedReferences:
                                f"{scores.shape}, expected {(len(indices), 1)}")
         return SampleSet([Sample(scores[k, 0], parent=enroll_samples[i])
                           for k, i in enumerate(indices)], parent=probe)
+
+
+
+class IndexedCheckpointWrapper(IndexedReferences, BioAlgCheckpointWrapper):
+    """Bob's ``BioAlgCheckpointWrapper``, scoring through :class:`IndexedReferences`.
+
+    Bob's checkpoint wrapper scores with the method it inherits from ``BioAlgorithm``, not with
+    the wrapped algorithm's; :func:`index_checkpointed_references` puts this class in its place.
+    """
+
+
+def index_checkpointed_references(biometric_algorithm):
+    """Make Bob's checkpoint wrappers of an :class:`IndexedReferences` algorithm
+    :class:`IndexedCheckpointWrapper` (in place; same state, one more method).
+
+    ``biometric_algorithm`` is a pipeline's, possibly wrapped by Bob (Dask, checkpoints).
+    Returns the number of wrappers changed.
+    """
+    chain = [biometric_algorithm]
+    while getattr(chain[-1], "biometric_algorithm", None) is not None:
+        chain.append(chain[-1].biometric_algorithm)
+    if not isinstance(chain[-1], IndexedReferences):
+        return 0
+    wrappers = [a for a in chain if type(a) is BioAlgCheckpointWrapper]
+    for wrapper in wrappers:
+        wrapper.__class__ = IndexedCheckpointWrapper
+    return len(wrappers)

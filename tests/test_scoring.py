@@ -22,8 +22,15 @@ def _templates(rng, dim=8):
 
 
 def _table(score_sets):
-    return [(s.template_id, [(x.template_id, float(x.data)) for x in ss.samples])
-            for ss in score_sets for s in [ss]]
+    return [(ss.template_id, [(x.template_id, float(x.data)) for x in ss.samples])
+            for ss in score_sets]
+
+
+def _assert_same(got, bob):
+    """Same probes, references in the same order, and scores bit-equal (NaN where Bob's)."""
+    g, b = _table(got), _table(bob)
+    assert [(t, [r for r, _ in s]) for t, s in g] == [(t, [r for r, _ in s]) for t, s in b]
+    np.testing.assert_array_equal([v for _, s in g for _, v in s], [v for _, s in b for _, v in s])
 
 
 @pytest.mark.parametrize("algorithm", [CosineSimilarity(), PEMIUComparator(block_size=2)])
@@ -32,11 +39,8 @@ def test_indexed_references_score_as_bob_does(algorithm):
     got = algorithm.score_sample_templates(probes, enroll, score_all_vs_all=False)
     bob = BioAlgorithm.score_sample_templates(algorithm, probes, enroll, score_all_vs_all=False)
     assert [len(ss.samples) for ss in got] == [1, 2, 2, 1, 1]  # "b" is enrolled twice
-    g, b = _table(got), _table(bob)
-    assert [t for t, _ in g] == [t for t, _ in b]
-    for (_, gs), (_, bs) in zip(g, b):
-        assert [r for r, _ in gs] == [r for r, _ in bs]
-        np.testing.assert_allclose([v for _, v in gs], [v for _, v in bs], rtol=0, atol=0)
+    _assert_same(got, bob)
+    g = _table(got)
     assert np.isnan(g[4][1][0][1])  # the failed probe scores NaN, as in Bob
     assert not np.isnan([v for _, s in g[:4] for _, v in s]).any()
 
@@ -48,3 +52,26 @@ def test_indexed_references_missing_reference_and_all_vs_all():
         CosineSimilarity().score_sample_templates(lost, enroll, score_all_vs_all=False)
     every = CosineSimilarity().score_sample_templates(probes[:2], enroll, score_all_vs_all=True)
     assert [len(ss.samples) for ss in every] == [5, 5]  # Bob's all-vs-all
+
+
+def test_bobs_checkpoint_wrapper_scores_through_the_index(tmp_path, monkeypatch):
+    from bob.bio.base.pipelines import BioAlgCheckpointWrapper, BioAlgDaskWrapper
+
+    from bob_facerev.scoring import IndexedCheckpointWrapper, index_checkpointed_references
+
+    probes, enroll = _templates(np.random.default_rng(2))
+    wrapped = BioAlgDaskWrapper(BioAlgCheckpointWrapper(CosineSimilarity(), base_dir=str(tmp_path)))
+    bob = wrapped.biometric_algorithm.score_sample_templates(probes, enroll, False)
+    assert index_checkpointed_references(wrapped) == 1
+    assert type(wrapped.biometric_algorithm) is IndexedCheckpointWrapper
+    scans = []
+    monkeypatch.setattr(BioAlgorithm, "score_sample_templates",
+                        lambda *a, **k: scans.append(1))  # Bob's scan must not run
+    got = wrapped.biometric_algorithm.score_sample_templates(probes, enroll, False)
+    assert scans == []
+    _assert_same(got, bob)
+    assert index_checkpointed_references(wrapped) == 0  # done once
+    from bob.bio.base.algorithm import Distance
+
+    plain = BioAlgCheckpointWrapper(Distance(), base_dir=str(tmp_path))
+    assert index_checkpointed_references(plain) == 0  # not the package's algorithm: Bob's
