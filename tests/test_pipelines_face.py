@@ -344,10 +344,18 @@ def _dask_run(pipeline, output, client, n_partitions=None):
 
 @pytest.fixture(scope="module")
 def facerev_local():
-    """``-l facerev-local``: two forked worker processes (forked from this pytest process,
-    which has already run torch on two threads)."""
+    """``-l facerev-local``: two worker processes forked from this pytest process after it has
+    run torch's OpenMP and BLAS pools on two threads (their threads do not survive a fork)."""
+    import torch
+
     from bob_facerev.dask_clusters import local_client
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    x = torch.rand(8, 3, 64, 64)
+    torch.nn.functional.conv2d(x, torch.rand(16, 3, 3, 3)).relu_().sum().item()
+    (x.flatten(1) @ x.flatten(1).T).sum().item()
+    torch.set_num_threads(threads)
     client = local_client(n_workers=2, dashboard_address=":0", method="fork")
     yield client
     client.close()
