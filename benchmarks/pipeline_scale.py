@@ -160,6 +160,10 @@ def run_pipeline(config, pipeline, output, dask, n_pairs, stage_log=None):
     return seconds, (started, ended)
 
 
+#: the keys of a stage-log line that are not seconds
+LOG_KEYS = ("stage", "samples", "pid", "end")
+
+
 def stage_seconds(stage_log):
     """``{"<stage> <timing>": seconds}`` summed over the lines of a stage log (all workers)."""
     totals = {}
@@ -168,7 +172,7 @@ def stage_seconds(stage_log):
     for line in Path(stage_log).read_text().splitlines():
         entry = json.loads(line)
         for key, value in entry.items():
-            if key not in ("stage", "samples", "pid", "end"):
+            if key not in LOG_KEYS:
                 name = f"{entry['stage']} {key}"
                 totals[name] = totals.get(name, 0.0) + value
     return totals
@@ -187,8 +191,7 @@ def timeline(stage_log, started, ended):
     entries = [e for e in entries if "end" in e]
     if not entries:
         return {}
-    starts = [e["end"] - sum(v for k, v in e.items() if k not in ("stage", "samples", "pid",
-                                                                    "end")) for e in entries]
+    starts = [e["end"] - sum(v for k, v in e.items() if k not in LOG_KEYS) for e in entries]
     return {"before the first step": min(starts) - started,
             "after the last step": ended - max(e["end"] for e in entries)}
 

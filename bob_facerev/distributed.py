@@ -433,7 +433,9 @@ class GPURoutedPipelineSimple(PipelineSimple):
     Routing happens in ``__call__``, after ``bob bio pipeline simple`` has dask-wrapped the
     transformer, and before the graph is built; with ``--no-dask`` nothing changes.  There, too,
     Bob's checkpoint wrappers of template-batching steps are made to batch across templates
-    (:func:`bob_facerev.pipelines.batch_checkpointed_steps`).
+    (:func:`bob_facerev.pipelines.batch_checkpointed_steps`), and Bob's checkpoint wrapper of an
+    indexed comparator to score through the index
+    (:func:`bob_facerev.scoring.index_checkpointed_references`).
     """
 
     def __init__(
@@ -452,8 +454,10 @@ class GPURoutedPipelineSimple(PipelineSimple):
 
     def __call__(self, *args, **kwargs):
         from bob_facerev.pipelines import batch_checkpointed_steps
+        from bob_facerev.scoring import index_checkpointed_references
 
         batch_checkpointed_steps(self.transformer)  # Bob's checkpoints: one template per call
+        index_checkpointed_references(self.biometric_algorithm)  # Bob's wrapper: N x M scan
         route_to_gpu(
             self.transformer,
             gpu_routing=self.gpu_routing,

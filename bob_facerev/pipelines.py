@@ -31,7 +31,7 @@ from bob_facerev.batching import (
     batch_checkpointed_steps,
 )
 from bob_facerev.distributed import GPURoutedPipelineSimple
-from bob_facerev.scoring import IndexedReferences, index_checkpointed_references
+from bob_facerev.scoring import IndexedReferences
 
 logger = logging.getLogger(__name__)
 
@@ -194,18 +194,13 @@ def verification_pipeline(
 
 
 class FacerevPipelineSimple(GPURoutedPipelineSimple):
-    """The package's ``PipelineSimple``: GPU routing, scoring through an index
-    (:func:`bob_facerev.scoring.index_checkpointed_references`), and a summary of failures.
+    """The package's ``PipelineSimple``: GPU routing, and a summary of failures at the end.
 
     While scoring it counts the enrolled and probed samples that failed (NaN embeddings) or
     were cropped at the fallback geometry; after the score file is written it logs one line and
     writes ``<scores>.failures.json`` (:func:`bob_facerev.failures.report`), with or without
     Dask.
     """
-
-    def __call__(self, *args, **kwargs):
-        index_checkpointed_references(self.biometric_algorithm)  # Bob's wrapper scans
-        return super().__call__(*args, **kwargs)
 
     def _templates(self, samples, enroll):
         with _partitioned(self.transformer, len(samples), self.client):

@@ -51,12 +51,13 @@ class IndexedReferences:
                           for k, i in enumerate(indices)], parent=probe)
 
 
-
 class IndexedCheckpointWrapper(IndexedReferences, BioAlgCheckpointWrapper):
     """Bob's ``BioAlgCheckpointWrapper``, scoring through :class:`IndexedReferences`.
 
     Bob's checkpoint wrapper scores with the method it inherits from ``BioAlgorithm``, not with
-    the wrapped algorithm's; :func:`index_checkpointed_references` puts this class in its place.
+    the wrapped algorithm's; :func:`index_checkpointed_references` (called by
+    :class:`~bob_facerev.distributed.GPURoutedPipelineSimple` before it runs) puts this class in
+    its place.
     """
 
 

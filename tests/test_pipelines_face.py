@@ -243,7 +243,7 @@ def test_dask_partitions_hold_full_batches():
     default, user = ToDaskBag(), ToDaskBag(npartitions=7)
     pipe = make_pipeline(default, user)
     with _partitioned(pipe, 500):
-        # no Dask client here: one partition per available core
+        # no Dask client here: four partitions per available core, at least 64 templates each
         bag = default.transform(list(range(500)))
         assert bag.npartitions == partition_count(500, available_cores())
         sizes = bag.map_partitions(lambda p: [len(p)]).compute(scheduler="sync")

@@ -75,3 +75,19 @@ def test_bobs_checkpoint_wrapper_scores_through_the_index(tmp_path, monkeypatch)
 
     plain = BioAlgCheckpointWrapper(Distance(), base_dir=str(tmp_path))
     assert index_checkpointed_references(plain) == 0  # not the package's algorithm: Bob's
+
+
+def test_pipeline_puts_the_index_into_bobs_checkpoint_wrapper(tmp_path, monkeypatch):
+    from bob.bio.base.pipelines import BioAlgCheckpointWrapper, PipelineSimple
+    from sklearn.pipeline import Pipeline
+
+    from bob_facerev.pipelines import FacerevPipelineSimple
+    from bob_facerev.scoring import IndexedCheckpointWrapper
+
+    seen = []
+    monkeypatch.setattr(PipelineSimple, "__call__",
+                        lambda self, *a, **k: seen.append(type(self.biometric_algorithm)))
+    algorithm = BioAlgCheckpointWrapper(CosineSimilarity(), base_dir=str(tmp_path))
+    pipeline = FacerevPipelineSimple(Pipeline([("nothing", "passthrough")]), algorithm)
+    pipeline([], [], [], score_all_vs_all=False)
+    assert seen == [IndexedCheckpointWrapper]  # in place before Bob's pipeline runs
